@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigil-agent/vigil/internal/agent"
+	"github.com/vigil-agent/vigil/internal/approve"
+	"github.com/vigil-agent/vigil/internal/config"
+	"github.com/vigil-agent/vigil/internal/daemon"
+	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/secmem"
+)
+
+const serveUsage = `Usage: vigil serve [flags]
+
+Runs the agent in the foreground. Once the socket accepts connections, prints
+  SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;
+on stdout (csh syntax with -c), so that eval "$(vigil serve -s &)" works.
+Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe keys,
+remove the socket, exit 0.
+
+Every signature is approved by a person, through an approver program with
+OpenSSH's SSH_ASKPASS contract (the prompt text as its only argument,
+SSH_ASKPASS_PROMPT=confirm; exit 0 with no output or "yes" approves). With no
+approver, every signature is refused.
+
+Flags:
+`
+
+const serveUsageFooter = `
+Precedence: flags, then the config file, then the environment and defaults.
+
+Default socket: $XDG_RUNTIME_DIR/vigil/agent.sock, or ~/.vigil/agent.sock when
+XDG_RUNTIME_DIR is not set. That directory is vigil's own: created 0700, and
+vigil refuses to start if it is a symlink, owned by another user or open to
+others. A --socket in another directory is used as given (like ssh-agent -a).
+
+Default config file: $XDG_CONFIG_HOME/vigil/config.toml (~/.config/vigil/
+config.toml); keys: socket, approver, prompt_timeout, lifetime.
+
+Environment: SSH_ASKPASS (approver if none is configured), XDG_RUNTIME_DIR,
+XDG_CONFIG_HOME, HOME.
+`
+
+type serveOptions struct {
+	socket, approver, config string
+	promptTimeout, lifetime  time.Duration
+	csh, sh, debug           bool
+}
+
+func serveFlags(out io.Writer) (*flag.FlagSet, *serveOptions) {
+	o := &serveOptions{}
+	fs := flag.NewFlagSet("vigil serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.socket, "socket", "", "listen on `PATH` instead of the default socket")
+	fs.StringVar(&o.approver, "approver", "", "approver `PROGRAM` (default: $SSH_ASKPASS)")
+	fs.DurationVar(&o.promptTimeout, "prompt-timeout", 0, "refuse a signature nobody answered within `DURATION` (default 60s)")
+	fs.DurationVar(&o.lifetime, "lifetime", 0, "remove keys added without ssh-add -t after `DURATION` (default: keep)")
+	fs.StringVar(&o.config, "config", "", "read configuration from `FILE` (must exist)")
+	fs.BoolVar(&o.sh, "s", false, "print the socket in sh syntax (the default)")
+	fs.BoolVar(&o.csh, "c", false, "print the socket in csh syntax")
+	fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), serveUsageFooter)
+	}
+	return fs, o
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs, o := serveFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vigil: error: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	level := slog.LevelInfo
+	if o.debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// x/crypto's agent parser reports through the standard logger.
+	log.SetFlags(0)
+	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelDebug).Writer())
+
+	if err := secmem.HardenProcess(); err != nil {
+		logger.Warn("process hardening failed", "err", err)
+	}
+
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	socket, ownDir, err := socketPath(o.socket, cfg.Socket)
+	if err != nil {
+		return err
+	}
+	approverProgram := firstSet(o.approver, cfg.Approver, os.Getenv("SSH_ASKPASS"))
+	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, 60*time.Second)
+	if promptTimeout < time.Second {
+		return fmt.Errorf("--prompt-timeout %v is too short for a person to answer (at least 1s)", promptTimeout)
+	}
+
+	keys := keystore.New(logger)
+	defer keys.Wipe()
+	acfg := agent.Config{
+		Keys:            keys,
+		PromptTimeout:   promptTimeout,
+		DefaultLifetime: firstDuration(o.lifetime, cfg.Lifetime, 0),
+		Log:             logger,
+	}
+	if approverProgram != "" {
+		path, err := filepath.Abs(approverProgram)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("approver %s is not an executable file", path)
+		}
+		acfg.Approver = &approve.Askpass{Program: path, Env: approverEnv()}
+		logger.Info("approver", "program", path)
+	} else {
+		logger.Warn("no approver configured (--approver, approver in the config file, or SSH_ASKPASS): every signature will be refused")
+	}
+
+	sock, err := daemon.Listen(socket, daemon.ListenOptions{OwnDir: ownDir, Log: logger})
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if o.csh {
+		fmt.Fprintf(stdout, "setenv SSH_AUTH_SOCK %s;\n", shellQuote(socket))
+	} else {
+		fmt.Fprintf(stdout, "SSH_AUTH_SOCK=%s; export SSH_AUTH_SOCK;\n", shellQuote(socket))
+	}
+	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout)
+	err = daemon.Serve(ctx, sock.UnixListener, agent.New(acfg), logger)
+	logger.Info("shutting down: keys wiped, socket removed")
+	return err
+}
+
+func loadConfig(explicit string) (config.Config, error) {
+	if explicit != "" {
+		return config.Load(explicit, false)
+	}
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return config.Config{}, nil
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return config.Load(filepath.Join(dir, "vigil", "config.toml"), true)
+}
+
+// socketPath picks the socket and says whether its directory is vigil's
+// own (the default), which Listen then checks strictly.
+func socketPath(flagPath, cfgPath string) (string, bool, error) {
+	if p := firstSet(flagPath, cfgPath); p != "" {
+		abs, err := filepath.Abs(p)
+		return abs, false, err
+	}
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
+		return filepath.Join(rt, "vigil", "agent.sock"), true, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", false, fmt.Errorf("no XDG_RUNTIME_DIR and no home directory: use --socket")
+	}
+	return filepath.Join(home, ".vigil", "agent.sock"), true, nil
+}
+
+// approverEnv is the environment an approver runs with: vigil's own, minus
+// anything that would make it talk to the agent itself.
+func approverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "SSH_ASKPASS_PROMPT=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func firstSet(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func firstDuration(vals ...time.Duration) time.Duration {
+	for _, v := range vals {
+		if v != 0 {
+			return v
+		}
+	}
+	return 0
+}
+
+// shellQuote quotes s for sh and csh when it holds anything but safe
+// characters.
+func shellQuote(s string) string {
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

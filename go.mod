@@ -1,0 +1,9 @@
+module github.com/vigil-agent/vigil
+
+go 1.26.8
+
+require (
+	github.com/BurntSushi/toml v1.6.0
+	golang.org/x/crypto v0.58.0
+	golang.org/x/sys v0.50.0
+)

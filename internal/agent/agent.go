@@ -1,0 +1,135 @@
+// Package agent serves the OpenSSH agent protocol on one connection at a
+// time, and puts a decision in front of every signature.
+//
+// The framing and dispatch are vigil's own (rather than x/crypto's
+// ServeAgent) so that every request carries a context: a sign request that
+// waits for a person is cancelled when its client hangs up, and frames are
+// capped at 256 KiB as OpenSSH's agent does. Key parsing for add requests is
+// still x/crypto's; see add.go.
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vigil-agent/vigil/internal/caller"
+	"github.com/vigil-agent/vigil/internal/keystore"
+)
+
+// Approver asks a person whether to allow one signature. It returns true
+// only for an explicit yes. An error means nobody could be asked, and the
+// request is refused. When ctx ends, the approver must stop asking at once
+// and return ctx's error; its late answer would be ignored anyway.
+type Approver interface {
+	Confirm(ctx context.Context, prompt string) (bool, error)
+}
+
+// Config is what an Agent needs. Keys is required.
+type Config struct {
+	Keys *keystore.Store
+	// Approver asks before each signature. Nil means there is no way to ask,
+	// and every signature is refused (fail closed).
+	Approver Approver
+	// PromptTimeout bounds how long a request waits for its turn to be shown,
+	// and then how long its prompt stays open. Default 60s.
+	PromptTimeout time.Duration
+	// DefaultLifetime applies to keys added without a lifetime (ssh-agent -t).
+	DefaultLifetime time.Duration
+	Log             *slog.Logger
+}
+
+// Agent holds what all connections share. Its methods are safe for
+// concurrent use; each connection is served by its own ServeConn call.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	prompts promptQueue
+
+	// Unlock attempts are serialised and rate limited across all
+	// connections, so opening many connections does not speed up guessing.
+	unlockMu    sync.Mutex
+	unlockFails int
+	unlockAfter time.Time
+	unlockDelay func(fails int) time.Duration
+}
+
+// New returns an Agent.
+func New(cfg Config) *Agent {
+	if cfg.PromptTimeout <= 0 {
+		cfg.PromptTimeout = 60 * time.Second
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
+}
+
+// unlockDelay is how long to refuse further unlock attempts after fails
+// consecutive wrong passphrases: 200 ms, doubling, at most 10 s.
+func unlockDelay(fails int) time.Duration {
+	d := 200 * time.Millisecond << min(fails-1, 6)
+	return min(d, 10*time.Second)
+}
+
+// conn is the state of one client connection.
+type conn struct {
+	who   *caller.Info
+	binds []sessionBind
+}
+
+// forwarded reports whether the connection carries a forwarded agent: the
+// client told us so in its last session-bind.
+func (c *conn) forwarded() bool {
+	return len(c.binds) > 0 && c.binds[len(c.binds)-1].forwarding
+}
+
+// ServeConn serves requests on nc until the client hangs up or ctx ends.
+// who describes the peer; ServeConn does not close it.
+func (a *Agent) ServeConn(ctx context.Context, nc net.Conn, who *caller.Info) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer nc.Close()
+	// Closing the connection is what unblocks the reader on shutdown.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+
+	// The reader runs ahead of the handler so that a hang-up is noticed
+	// while a request is still waiting for a person: it cancels ctx, which
+	// kills the prompt.
+	frames := make(chan []byte, 4)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(frames)
+		defer cancel()
+		for {
+			f, err := readFrame(nc)
+			if err != nil {
+				if !errors.Is(err, errClosed) {
+					a.log.Debug("closing connection", "caller", who.String(), "err", err)
+				}
+				return
+			}
+			select {
+			case frames <- f:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	c := &conn{who: who}
+	for f := range frames {
+		reply := a.handle(ctx, c, f)
+		if err := writeFrame(nc, reply); err != nil {
+			break
+		}
+	}
+	cancel()
+	<-readerDone
+}

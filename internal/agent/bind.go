@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"bytes"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// maxBinds is OpenSSH's AGENT_MAX_SESSION_IDS.
+const maxBinds = 16
+
+// sessionBind is one verified session-bind@openssh.com: the ssh client
+// proved, with the server's host key signature over the session id, which
+// server this connection (or hop of a forwarding chain) talks to.
+type sessionBind struct {
+	hostKey    ssh.PublicKey
+	sessionID  []byte
+	forwarding bool
+}
+
+func (a *Agent) extension(c *conn, req []byte) []byte {
+	var m struct {
+		Name     string `sshtype:"27"`
+		Contents []byte `ssh:"rest"`
+	}
+	if ssh.Unmarshal(req, &m) != nil {
+		return failure
+	}
+	switch m.Name {
+	case "session-bind@openssh.com":
+		if why := c.bind(m.Contents); why != "" {
+			a.log.Warn("session-bind refused", "caller", c.who.String(), "why", why)
+			return failure
+		}
+		return success
+	}
+	return failure
+}
+
+// bind verifies and records a session-bind, with OpenSSH's rules: at most
+// maxBinds per connection, no bind after one made for authentication, and
+// no rebinding of a session to another host key.
+func (c *conn) bind(contents []byte) string {
+	var m struct {
+		HostKey    []byte
+		SessionID  []byte
+		Signature  []byte
+		Forwarding bool
+	}
+	if ssh.Unmarshal(contents, &m) != nil {
+		return "malformed message"
+	}
+	hk, err := ssh.ParsePublicKey(m.HostKey)
+	if err != nil {
+		return "malformed host key"
+	}
+	sig := new(ssh.Signature)
+	if ssh.Unmarshal(m.Signature, sig) != nil {
+		return "malformed signature"
+	}
+	if hk.Verify(m.SessionID, sig) != nil {
+		return "host key signature does not verify"
+	}
+	for _, b := range c.binds {
+		if !b.forwarding {
+			return "connection already bound for authentication"
+		}
+		if bytes.Equal(b.sessionID, m.SessionID) {
+			if bytes.Equal(b.hostKey.Marshal(), hk.Marshal()) {
+				return "" // the same bind again: nothing new
+			}
+			return "session already bound to another host key"
+		}
+	}
+	if len(c.binds) >= maxBinds {
+		return "too many session binds"
+	}
+	c.binds = append(c.binds, sessionBind{hostKey: hk, sessionID: m.SessionID, forwarding: m.Forwarding})
+	return ""
+}

@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/secmem"
+)
+
+// Message numbers, from draft-ietf-sshm-ssh-agent.
+const (
+	msgFailure          = 5
+	msgSuccess          = 6
+	msgRequestIDs       = 11
+	msgIDsAnswer        = 12
+	msgSignRequest      = 13
+	msgSignResponse     = 14
+	msgAddIdentity      = 17
+	msgRemoveIdentity   = 18
+	msgRemoveAll        = 19
+	msgLock             = 22
+	msgUnlock           = 23
+	msgAddIDConstrained = 25
+	msgExtension        = 27
+)
+
+var (
+	failure = []byte{msgFailure}
+	success = []byte{msgSuccess}
+)
+
+// handle answers one request. It never panics on bad input and never
+// returns an empty reply.
+func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
+	if len(req) == 0 {
+		return failure
+	}
+	switch req[0] {
+	case msgRequestIDs:
+		if len(req) != 1 {
+			return failure
+		}
+		return a.list()
+	case msgSignRequest:
+		return a.sign(ctx, c, req)
+	case msgAddIdentity, msgAddIDConstrained:
+		// The frame holds a private key: wipe it once parsed.
+		defer secmem.Wipe(req)
+		return a.add(c, req)
+	case msgRemoveIdentity:
+		var m struct {
+			KeyBlob []byte `sshtype:"18"`
+		}
+		if ssh.Unmarshal(req, &m) != nil {
+			return failure
+		}
+		return a.remove(c, m.KeyBlob)
+	case msgRemoveAll:
+		if len(req) != 1 {
+			return failure
+		}
+		if err := a.cfg.Keys.RemoveAll(); err != nil {
+			a.log.Warn("remove all keys refused", "caller", c.who.String(), "err", err)
+			return failure
+		}
+		a.log.Info("all keys removed", "caller", c.who.String())
+		return success
+	case msgLock, msgUnlock:
+		defer secmem.Wipe(req)
+		return a.lockUnlock(ctx, c, req)
+	case msgExtension:
+		return a.extension(c, req)
+	}
+	return failure
+}
+
+func (a *Agent) list() []byte {
+	keys := a.cfg.Keys.List()
+	reply := ssh.Marshal(struct {
+		Type byte
+		N    uint32
+	}{msgIDsAnswer, uint32(len(keys))})
+	for _, k := range keys {
+		reply = append(reply, ssh.Marshal(struct{ Blob, Comment []byte }{k.Public.Marshal(), []byte(k.Comment)})...)
+	}
+	return reply
+}
+
+func (a *Agent) remove(c *conn, blob []byte) []byte {
+	k, err := a.cfg.Keys.Lookup(blob)
+	if err == nil {
+		err = a.cfg.Keys.Remove(blob)
+	}
+	if err != nil {
+		a.log.Info("remove key refused", "caller", c.who.String(), "err", err)
+		return failure
+	}
+	a.log.Info("key removed", "fp", k.Fingerprint, "caller", c.who.String())
+	return success
+}
+
+func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte) []byte {
+	var m struct {
+		Type       byte
+		Passphrase []byte
+	}
+	if ssh.Unmarshal(req, &m) != nil {
+		return failure
+	}
+	defer secmem.Wipe(m.Passphrase)
+	if m.Type == msgLock {
+		if err := a.cfg.Keys.Lock(m.Passphrase); err != nil {
+			a.log.Warn("lock refused", "caller", c.who.String(), "err", err)
+			return failure
+		}
+		a.log.Info("agent locked", "caller", c.who.String())
+		return success
+	}
+	if err := a.unlock(ctx, m.Passphrase); err != nil {
+		a.log.Warn("unlock refused", "caller", c.who.String(), "err", err)
+		return failure
+	}
+	a.log.Info("agent unlocked", "caller", c.who.String())
+	return success
+}
+
+// unlock tries passphrase, waiting first if recent attempts failed.
+func (a *Agent) unlock(ctx context.Context, passphrase []byte) error {
+	a.unlockMu.Lock()
+	defer a.unlockMu.Unlock()
+	if wait := time.Until(a.unlockAfter); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := a.cfg.Keys.Unlock(passphrase)
+	switch {
+	case err == nil:
+		a.unlockFails = 0
+	case errors.Is(err, keystore.ErrBadPassphrase):
+		a.unlockFails++
+		a.unlockAfter = time.Now().Add(a.unlockDelay(a.unlockFails))
+	}
+	return err
+}

@@ -1,0 +1,91 @@
+// Package config reads vigil's TOML configuration into plain structs.
+// Unknown keys and bad values are errors that say where they are: a typo in
+// a security setting must never be silently ignored.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole file. Zero values mean "not set".
+type Config struct {
+	Socket        string
+	Approver      string
+	PromptTimeout time.Duration
+	Lifetime      time.Duration
+}
+
+// file mirrors the TOML layout.
+type file struct {
+	Socket        string   `toml:"socket"`
+	Approver      string   `toml:"approver"`
+	PromptTimeout duration `toml:"prompt_timeout"`
+	Lifetime      duration `toml:"lifetime"`
+}
+
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (examples: \"30s\", \"10m\", \"1h30m\")", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Load reads the file at path. If missingOK and the file does not exist,
+// it returns an empty Config.
+func Load(path string, missingOK bool) (Config, error) {
+	b, err := os.ReadFile(path)
+	if missingOK && errors.Is(err, fs.ErrNotExist) {
+		return Config{}, nil
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(string(b))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads a configuration from TOML text.
+func Parse(text string) (Config, error) {
+	var f file
+	md, err := toml.Decode(text, &f)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return Config{}, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
+		}
+		return Config{}, err
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+	}
+	if f.PromptTimeout.Duration != 0 && f.PromptTimeout.Duration < time.Second {
+		return Config{}, fmt.Errorf("prompt_timeout %v is too short for a person to answer (at least 1s)", f.PromptTimeout.Duration)
+	}
+	return Config{
+		Socket:        f.Socket,
+		Approver:      f.Approver,
+		PromptTimeout: f.PromptTimeout.Duration,
+		Lifetime:      f.Lifetime.Duration,
+	}, nil
+}

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       Config
+		err        string
+	}{
+		{name: "empty", text: ""},
+		{name: "all", text: "socket = \"/tmp/a.sock\"\napprover = \"/usr/bin/ssh-askpass\"\nprompt_timeout = \"30s\"\nlifetime = \"1h\"\n",
+			want: Config{Socket: "/tmp/a.sock", Approver: "/usr/bin/ssh-askpass", PromptTimeout: 30 * time.Second, Lifetime: time.Hour}},
+		{name: "unknown key", text: "prompt_timout = \"30s\"", err: "unknown key(s): prompt_timout"},
+		{name: "bad duration", text: "prompt_timeout = \"soon\"", err: "not a duration"},
+		{name: "negative", text: "lifetime = \"-1s\"", err: "negative"},
+		{name: "too short", text: "prompt_timeout = \"10ms\"", err: "too short"},
+		{name: "wrong type", text: "prompt_timeout = 30", err: "line 1"},
+		{name: "syntax", text: "\n\nsocket = ", err: "line 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(tt.text)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Parse error = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("Parse = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "none.toml")
+	if _, err := Load(path, true); err != nil {
+		t.Errorf("missing optional file: %v", err)
+	}
+	if _, err := Load(path, false); err == nil {
+		t.Error("missing explicit file: no error")
+	}
+	if err := os.WriteFile(path, []byte("bogus = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, true); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("bad file: error %v should name the file", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("prompt_timeout = \"30s\"\n")
+	f.Add("socket = \"x\"\n[table]\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := Parse(text)
+		if err == nil && (c.PromptTimeout < 0 || c.Lifetime < 0) {
+			t.Fatalf("negative duration accepted: %+v", c)
+		}
+	})
+}
