@@ -368,17 +368,15 @@ func (e *entry) wipe() {
 	e.priv, e.signer, e.sealed = nil, nil, nil
 }
 
-// wipeKey overwrites the exported parts of a heap-allocated private key. The
-// crypto packages keep internal copies that cannot be reached; see package
-// secmem for that limit.
+// wipeKey overwrites the exported parts of a heap-allocated private key.
+// The crypto packages keep internal copies (expanded Ed25519 keys, RSA and
+// ECDSA precomputations) that cannot be reached and go when the collector
+// frees them; see package secmem for that limit. ECDSA's scalar is left:
+// writing to it is deprecated and reaches none of those copies.
 func wipeKey(priv crypto.PrivateKey) {
 	switch k := priv.(type) {
 	case ed25519.PrivateKey:
 		secmem.Wipe(k)
-	case *ecdsa.PrivateKey:
-		if k.D != nil {
-			k.D.SetInt64(0)
-		}
 	case *rsa.PrivateKey:
 		k.D.SetInt64(0)
 		for _, p := range k.Primes {

@@ -1,0 +1,313 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/vigil-agent/vigil/internal/caller"
+	"github.com/vigil-agent/vigil/internal/keystore"
+)
+
+// funcApprover stands in for the person: the e2e tests use real askpass
+// programs; these tests need precise control over timing.
+type funcApprover func(ctx context.Context, prompt string) (bool, error)
+
+func (f funcApprover) Confirm(ctx context.Context, prompt string) (bool, error) { return f(ctx, prompt) }
+
+func approveAll(context.Context, string) (bool, error) { return true, nil }
+
+// serve runs an Agent on a real unix socket and returns a dialer for it.
+func serve(t *testing.T, cfg Config) (*Agent, func() net.Conn) {
+	t.Helper()
+	if cfg.Keys == nil {
+		cfg.Keys = keystore.New(nil)
+	}
+	a := New(cfg)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			who, err := caller.FromConn(c)
+			if err != nil {
+				t.Error(err)
+				c.Close()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer who.Close()
+				a.ServeConn(ctx, c, who)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+	})
+	return a, func() net.Conn {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+}
+
+func newKey(t *testing.T) (ed25519.PrivateKey, ssh.PublicKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, sp
+}
+
+func TestSignNeedsApproval(t *testing.T) {
+	var prompts []string
+	var answer atomic.Bool
+	_, dial := serve(t, Config{Approver: funcApprover(func(_ context.Context, p string) (bool, error) {
+		prompts = append(prompts, p)
+		return answer.Load(), nil
+	})})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := client.Add(agent.AddedKey{PrivateKey: priv, Comment: "work\x1b[31m key", ConfirmBeforeUse: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Sign(pub, []byte("data")); err == nil {
+		t.Fatal("signed although the approver said no")
+	}
+	answer.Store(true)
+	sig, err := client.Sign(pub, []byte("data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Verify([]byte("data"), sig); err != nil {
+		t.Fatal(err)
+	}
+	if len(prompts) != 2 {
+		t.Fatalf("approver asked %d times, want once per signature (2)", len(prompts))
+	}
+	p := prompts[1]
+	for _, want := range []string{ssh.FingerprintSHA256(pub), `work\x1b[31m key`, "[added with confirm]", "(pid ", "Path: local"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("prompt lacks %q:\n%s", want, p)
+		}
+	}
+	if strings.Contains(p, "\x1b") {
+		t.Errorf("prompt carries a raw escape character:\n%q", p)
+	}
+}
+
+func TestNoApproverRefuses(t *testing.T) {
+	_, dial := serve(t, Config{})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := client.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Sign(pub, []byte("data")); err == nil {
+		t.Fatal("signed with no approver configured")
+	}
+}
+
+func TestApproverErrorRefuses(t *testing.T) {
+	_, dial := serve(t, Config{Approver: funcApprover(func(context.Context, string) (bool, error) {
+		return true, errors.New("display gone")
+	})})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	client.Add(agent.AddedKey{PrivateKey: priv})
+	if _, err := client.Sign(pub, []byte("data")); err == nil {
+		t.Fatal("signed although the approver failed")
+	}
+}
+
+// TestPromptDoesNotBlock: while one request waits for a person, other
+// clients list at once, and a second signature queues behind the first
+// prompt instead of opening a second one.
+func TestPromptDoesNotBlock(t *testing.T) {
+	release := make(chan struct{})
+	var open, maxOpen atomic.Int32
+	asked := make(chan struct{}, 2)
+	_, dial := serve(t, Config{Approver: funcApprover(func(ctx context.Context, _ string) (bool, error) {
+		n := open.Add(1)
+		defer open.Add(-1)
+		if n > maxOpen.Load() {
+			maxOpen.Store(n)
+		}
+		asked <- struct{}{}
+		select {
+		case <-release:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	})})
+	admin := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := admin.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := agent.NewClient(dial()).Sign(pub, []byte("data"))
+			errs <- err
+		}()
+	}
+	<-asked
+	for range 3 {
+		if keys, err := admin.List(); err != nil || len(keys) != 1 {
+			t.Fatalf("List while a prompt is open = %d keys, %v", len(keys), err)
+		}
+	}
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("queued signature: %v", err)
+		}
+	}
+	if m := maxOpen.Load(); m != 1 {
+		t.Errorf("%d prompts were open at once, want 1", m)
+	}
+}
+
+func TestHangUpCancelsPrompt(t *testing.T) {
+	cancelled := make(chan struct{})
+	asked := make(chan struct{})
+	_, dial := serve(t, Config{Approver: funcApprover(func(ctx context.Context, _ string) (bool, error) {
+		close(asked)
+		<-ctx.Done()
+		close(cancelled)
+		return true, nil // a late yes: must not be applied
+	})})
+	admin := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	admin.Add(agent.AddedKey{PrivateKey: priv})
+	c := dial()
+	go agent.NewClient(c).Sign(pub, []byte("data"))
+	<-asked
+	c.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("prompt not cancelled after the client hung up")
+	}
+	// The next client is served at once.
+	if keys, err := admin.List(); err != nil || len(keys) != 1 {
+		t.Fatalf("List after hang-up = %d, %v", len(keys), err)
+	}
+}
+
+func TestPromptTimeout(t *testing.T) {
+	_, dial := serve(t, Config{PromptTimeout: 50 * time.Millisecond, Approver: funcApprover(func(ctx context.Context, _ string) (bool, error) {
+		<-ctx.Done()
+		return false, ctx.Err()
+	})})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	client.Add(agent.AddedKey{PrivateKey: priv})
+	if _, err := client.Sign(pub, []byte("data")); err == nil {
+		t.Fatal("signed after the prompt timed out")
+	}
+}
+
+func TestUnknownConstraintRefused(t *testing.T) {
+	_, dial := serve(t, Config{Approver: funcApprover(approveAll)})
+	client := agent.NewClient(dial())
+	priv, _ := newKey(t)
+	err := client.Add(agent.AddedKey{PrivateKey: priv, ConstraintExtensions: []agent.ConstraintExtension{
+		{ExtensionName: "restrict-destination-v00@openssh.com", ExtensionDetails: []byte{0, 0, 0, 0}},
+	}})
+	if err == nil {
+		t.Fatal("key with an unsupported constraint accepted")
+	}
+	if keys, _ := client.List(); len(keys) != 0 {
+		t.Fatalf("%d keys stored after a refused add", len(keys))
+	}
+}
+
+func TestLockUnlockDelay(t *testing.T) {
+	a, dial := serve(t, Config{Approver: funcApprover(approveAll)})
+	a.unlockDelay = func(int) time.Duration { return time.Hour }
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	client.Add(agent.AddedKey{PrivateKey: priv})
+	if err := client.Lock([]byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := client.List(); err != nil || len(keys) != 1 {
+		t.Fatalf("locked agent lists %d keys, %v; want the public key still listed", len(keys), err)
+	}
+	if _, err := client.Sign(pub, []byte("x")); err == nil {
+		t.Fatal("signed while locked")
+	}
+	if err := client.Unlock([]byte("wrong")); err == nil {
+		t.Fatal("wrong passphrase unlocked")
+	}
+	// The next attempt must wait out the delay; hanging up abandons it.
+	c := dial()
+	done := make(chan error, 1)
+	go func() { done <- agent.NewClient(c).Unlock([]byte("pw")) }()
+	select {
+	case err := <-done:
+		t.Fatalf("unlock attempt answered during the delay: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.Close()
+	<-done
+	a.unlockMu.Lock()
+	a.unlockAfter = time.Time{}
+	a.unlockMu.Unlock()
+	if err := client.Unlock([]byte("pw")); err != nil {
+		t.Fatalf("right passphrase after the delay: %v", err)
+	}
+	if _, err := client.Sign(pub, []byte("x")); err != nil {
+		t.Fatalf("sign after unlock: %v", err)
+	}
+}
+
+func TestUnlockDelayGrows(t *testing.T) {
+	prev := time.Duration(0)
+	for n := 1; n <= 12; n++ {
+		d := unlockDelay(n)
+		if d < prev || d > 10*time.Second {
+			t.Fatalf("unlockDelay(%d) = %v after %v", n, d, prev)
+		}
+		prev = d
+	}
+	if unlockDelay(1) <= 0 || unlockDelay(12) != 10*time.Second {
+		t.Errorf("delay range %v..%v", unlockDelay(1), unlockDelay(12))
+	}
+}
