@@ -13,6 +13,8 @@ const usage = `vigil: an SSH agent that never signs silently
 
 Usage:
   vigil serve [flags]     run the agent in the foreground
+  vigil check [--config FILE]
+                          validate the config file and print the rules
   vigil version           print the version
   vigil help [COMMAND]    show help
 
@@ -38,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = serve(rest, stdout, stderr)
+	case "check":
+		err = check(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "vigil", version)
 	case "help", "-h", "-help", "--help":
@@ -66,6 +70,10 @@ func help(args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "serve":
 		fs, _ := serveFlags(stdout)
+		fs.Usage()
+		return nil
+	case "check":
+		fs, _ := checkFlags(stdout)
 		fs.Usage()
 		return nil
 	}

@@ -48,7 +48,8 @@ vigil refuses to start if it is a symlink, owned by another user or open to
 others. A --socket in another directory is used as given (like ssh-agent -a).
 
 Default config file: $XDG_CONFIG_HOME/vigil/config.toml (~/.config/vigil/
-config.toml); keys: socket, approver, prompt_timeout, lifetime.
+config.toml): socket, approver, prompt_timeout, lifetime, and [[rule]]
+tables (see "vigil help check"). SIGHUP re-reads the rules.
 
 Environment: SSH_ASKPASS (approver if none is configured), XDG_RUNTIME_DIR,
 XDG_CONFIG_HOME, HOME.
@@ -125,6 +126,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
 		DefaultLifetime: firstDuration(o.lifetime, cfg.Lifetime, 0),
+		Rules:           cfg.Rules,
 		Log:             logger,
 	}
 	if approverProgram != "" {
@@ -154,10 +156,34 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "SSH_AUTH_SOCK=%s; export SSH_AUTH_SOCK;\n", shellQuote(socket))
 	}
-	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout)
-	err = daemon.Serve(ctx, sock.UnixListener, agent.New(acfg), logger)
+	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout, "rules", len(cfg.Rules))
+	ag := agent.New(acfg)
+	go reloadOnHangup(ctx, o.config, ag, logger)
+	err = daemon.Serve(ctx, sock.UnixListener, ag, logger)
 	logger.Info("shutting down: keys wiped, socket removed")
 	return err
+}
+
+// reloadOnHangup re-reads the rules on SIGHUP. A file that does not parse
+// keeps the rules in force, and the log says why.
+func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := loadConfig(explicit)
+		if err != nil {
+			logger.Error("config reload failed; keeping the rules in force", "err", err)
+			continue
+		}
+		ag.SetRules(cfg.Rules)
+		logger.Info("config reloaded", "rules", len(cfg.Rules))
+	}
 }
 
 func loadConfig(explicit string) (config.Config, error) {

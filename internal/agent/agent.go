@@ -13,11 +13,14 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 // Approver asks a person whether to allow one signature. It returns true
@@ -39,7 +42,10 @@ type Config struct {
 	PromptTimeout time.Duration
 	// DefaultLifetime applies to keys added without a lifetime (ssh-agent -t).
 	DefaultLifetime time.Duration
-	Log             *slog.Logger
+	// Rules decide before anyone is asked; see package policy. SetRules
+	// replaces them while serving.
+	Rules []policy.Rule
+	Log   *slog.Logger
 }
 
 // Agent holds what all connections share. Its methods are safe for
@@ -48,6 +54,7 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	prompts promptQueue
+	rules   atomic.Pointer[[]policy.Rule]
 
 	// Unlock attempts are serialised and rate limited across all
 	// connections, so opening many connections does not speed up guessing.
@@ -66,7 +73,16 @@ func New(cfg Config) *Agent {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
+	a := &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
+	a.SetRules(cfg.Rules)
+	return a
+}
+
+// SetRules replaces the policy rules; requests already deciding keep the
+// rules they started with.
+func (a *Agent) SetRules(rules []policy.Rule) {
+	rules = slices.Clone(rules)
+	a.rules.Store(&rules)
 }
 
 // unlockDelay is how long to refuse further unlock attempts after fails

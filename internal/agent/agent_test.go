@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,13 +19,16 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 // funcApprover stands in for the person: the e2e tests use real askpass
 // programs; these tests need precise control over timing.
 type funcApprover func(ctx context.Context, prompt string) (bool, error)
 
-func (f funcApprover) Confirm(ctx context.Context, prompt string) (bool, error) { return f(ctx, prompt) }
+func (f funcApprover) Confirm(ctx context.Context, prompt string) (bool, error) {
+	return f(ctx, prompt)
+}
 
 func approveAll(context.Context, string) (bool, error) { return true, nil }
 
@@ -309,5 +313,49 @@ func TestUnlockDelayGrows(t *testing.T) {
 	}
 	if unlockDelay(1) <= 0 || unlockDelay(12) != 10*time.Second {
 		t.Errorf("delay range %v..%v", unlockDelay(1), unlockDelay(12))
+	}
+}
+
+func TestRules(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked atomic.Int32
+	a, dial := serve(t, Config{Approver: funcApprover(func(context.Context, string) (bool, error) {
+		asked.Add(1)
+		return false, nil
+	})})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := client.Add(agent.AddedKey{PrivateKey: priv, Comment: "ci-key"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		rules  []policy.Rule
+		signed bool
+		asked  int32
+	}{
+		{"no rules: ask", nil, false, 1},
+		{"allow this program", []policy.Rule{{N: 1, Exe: self, Action: policy.Allow}}, true, 0},
+		{"allow another program", []policy.Rule{{N: 1, Exe: "/usr/bin/ssh", Action: policy.Allow}}, false, 1},
+		{"allow by comment glob", []policy.Rule{{N: 1, Key: "ci-*", Purpose: "unknown", Action: policy.Allow}}, true, 0},
+		{"allow other purpose", []policy.Rule{{N: 1, Key: "ci-*", Purpose: "login", Action: policy.Allow}}, false, 1},
+		{"forwarded-only rule", []policy.Rule{{N: 1, Exe: self, Forwarded: true, Action: policy.Allow}}, false, 1},
+		{"deny first", []policy.Rule{{N: 1, Key: ssh.FingerprintSHA256(pub), Action: policy.Deny}, {N: 2, Exe: self, Action: policy.Allow}}, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a.SetRules(tt.rules)
+			asked.Store(0)
+			_, err := client.Sign(pub, []byte("data"))
+			if (err == nil) != tt.signed {
+				t.Errorf("signed = %v, want %v", err == nil, tt.signed)
+			}
+			if n := asked.Load(); n != tt.asked {
+				t.Errorf("approver asked %d times, want %d", n, tt.asked)
+			}
+		})
 	}
 }

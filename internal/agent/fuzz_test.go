@@ -117,4 +117,3 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
-

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/intent"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 )
 
@@ -52,9 +53,18 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		logSign(outcomeRefused, why)
 		return failure
 	}
-	if outcome, why := a.decide(ctx, c, key, in); outcome != outcomeSigned {
-		logSign(outcome, why)
+	why := "approved"
+	switch d := policy.Decide(*a.rules.Load(), a.policyRequest(c, key, in)); d.Action {
+	case policy.Deny:
+		logSign(outcomeDenied, d.Rule.String())
 		return failure
+	case policy.Allow:
+		why = d.Rule.String()
+	default:
+		if outcome, why := a.decide(ctx, c, key, in); outcome != outcomeSigned {
+			logSign(outcome, why)
+			return failure
+		}
 	}
 	// The person said yes, but to this client only: if it has gone, the
 	// answer is void and nothing is signed.
@@ -68,11 +78,34 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		logSign(outcomeRefused, err.Error())
 		return failure
 	}
-	logSign(outcomeSigned, "approved")
+	logSign(outcomeSigned, why)
 	return ssh.Marshal(struct {
 		Type byte
 		Sig  []byte
 	}{msgSignResponse, ssh.Marshal(sig)})
+}
+
+// policyRequest gathers the verified facts policy rules can match on.
+func (a *Agent) policyRequest(c *conn, key keystore.Key, in intent.Intent) policy.Request {
+	req := policy.Request{
+		KeyFingerprint: key.Fingerprint,
+		KeyComment:     key.Comment,
+		Forwarded:      c.forwarded(),
+	}
+	// A program whose executable was deleted or replaced since it started
+	// is not the program at that path: it matches no exe rule.
+	if p := c.who.Program(); !p.Deleted {
+		req.Exe = p.Exe
+	}
+	switch in.Kind {
+	case intent.Login:
+		req.Purpose = policy.PurposeLogin
+	case intent.SSHSIG:
+		req.Purpose = policy.PurposeOf(in.Namespace)
+	default:
+		req.Purpose = policy.PurposeUnknown
+	}
+	return req
 }
 
 // decide asks the approver, one prompt at a time, and says what happened.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 // Config is the whole file. Zero values mean "not set".
@@ -20,6 +22,7 @@ type Config struct {
 	Approver      string
 	PromptTimeout time.Duration
 	Lifetime      time.Duration
+	Rules         []policy.Rule
 }
 
 // file mirrors the TOML layout.
@@ -28,6 +31,16 @@ type file struct {
 	Approver      string   `toml:"approver"`
 	PromptTimeout duration `toml:"prompt_timeout"`
 	Lifetime      duration `toml:"lifetime"`
+	Rules         []rule   `toml:"rule"`
+}
+
+type rule struct {
+	Key       string `toml:"key"`
+	Exe       string `toml:"exe"`
+	Purpose   string `toml:"purpose"`
+	Host      string `toml:"host"`
+	Forwarded bool   `toml:"forwarded"`
+	Action    string `toml:"action"`
 }
 
 type duration struct{ time.Duration }
@@ -82,7 +95,22 @@ func Parse(text string) (Config, error) {
 	if f.PromptTimeout.Duration != 0 && f.PromptTimeout.Duration < time.Second {
 		return Config{}, fmt.Errorf("prompt_timeout %v is too short for a person to answer (at least 1s)", f.PromptTimeout.Duration)
 	}
+	var rules []policy.Rule
+	for i, r := range f.Rules {
+		if r.Action == "" {
+			return Config{}, fmt.Errorf("rule %d: action is required (allow, ask or deny)", i+1)
+		}
+		action, err := policy.ParseAction(r.Action)
+		if err != nil {
+			return Config{}, fmt.Errorf("rule %d: %w", i+1, err)
+		}
+		rules = append(rules, policy.Rule{N: i + 1, Key: r.Key, Exe: r.Exe, Purpose: r.Purpose, Host: r.Host, Forwarded: r.Forwarded, Action: action})
+		if err := rules[i].Validate(); err != nil {
+			return Config{}, fmt.Errorf("rule %d: %w", i+1, err)
+		}
+	}
 	return Config{
+		Rules:         rules,
 		Socket:        f.Socket,
 		Approver:      f.Approver,
 		PromptTimeout: f.PromptTimeout.Duration,

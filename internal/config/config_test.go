@@ -3,9 +3,12 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 func TestParse(t *testing.T) {
@@ -23,6 +26,15 @@ func TestParse(t *testing.T) {
 		{name: "too short", text: "prompt_timeout = \"10ms\"", err: "too short"},
 		{name: "wrong type", text: "prompt_timeout = 30", err: "line 1"},
 		{name: "syntax", text: "\n\nsocket = ", err: "line 3"},
+		{name: "rules", text: "[[rule]]\nexe = \"/usr/bin/ssh-keygen\"\npurpose = \"file\"\naction = \"allow\"\n[[rule]]\nkey = \"SHA256:x\"\naction = \"deny\"\nforwarded = true\n",
+			want: Config{Rules: []policy.Rule{
+				{N: 1, Exe: "/usr/bin/ssh-keygen", Purpose: "file", Action: policy.Allow},
+				{N: 2, Key: "SHA256:x", Forwarded: true, Action: policy.Deny},
+			}}},
+		{name: "rule without action", text: "[[rule]]\nexe = \"/usr/bin/ssh\"\n", err: "rule 1: action is required"},
+		{name: "rule bad action", text: "[[rule]]\naction = \"yes\"\n", err: "rule 1: action \"yes\""},
+		{name: "rule unknown key", text: "[[rule]]\naction = \"allow\"\nprogram = \"x\"\n", err: "rule.program"},
+		{name: "rule invalid", text: "[[rule]]\naction = \"allow\"\n[[rule]]\naction = \"allow\"\nexe = \"ssh\"\n", err: "rule 2: exe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,7 +48,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -1,0 +1,198 @@
+// Package policy decides what happens to a signature request: allow it
+// silently, deny it, or ask a person. It is a pure function of the rules and
+// the facts of one request; it reads no clock, no files and no processes.
+package policy
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Action is what a rule (or the default) says to do.
+type Action int
+
+const (
+	Ask Action = iota // the default when no rule matches
+	Allow
+	Deny
+)
+
+func (a Action) String() string {
+	switch a {
+	case Allow:
+		return "allow"
+	case Deny:
+		return "deny"
+	}
+	return "ask"
+}
+
+// ParseAction reads "allow", "ask" or "deny".
+func ParseAction(s string) (Action, error) {
+	switch s {
+	case "allow":
+		return Allow, nil
+	case "ask":
+		return Ask, nil
+	case "deny":
+		return Deny, nil
+	}
+	return Ask, fmt.Errorf("action %q: want allow, ask or deny", s)
+}
+
+// Purposes a rule can name. SSHSIG namespaces other than git and file are
+// "namespace:NAME".
+const (
+	PurposeAny     = "any"
+	PurposeLogin   = "login"
+	PurposeGit     = "git"
+	PurposeFile    = "file"
+	PurposeUnknown = "unknown"
+	namespacePref  = "namespace:"
+)
+
+// Rule is one [[rule]] of the configuration. Empty fields match anything,
+// except Forwarded: a rule matches forwarded requests only if it says so.
+type Rule struct {
+	N         int    // position in the file, from 1, for messages
+	Key       string // "SHA256:..." fingerprint, or a glob over the key comment
+	Exe       string // absolute path of the calling program
+	Purpose   string // login | git | file | namespace:NAME | unknown | any
+	Host      string // glob over the verified destination name (logins only)
+	Forwarded bool   // true: matches forwarded requests only; false: local only
+	Action    Action
+}
+
+// Validate checks a rule on its own.
+func (r Rule) Validate() error {
+	if r.Exe != "" && !strings.HasPrefix(r.Exe, "/") {
+		return fmt.Errorf("exe %q is not an absolute path", r.Exe)
+	}
+	if err := ValidatePurpose(r.Purpose); err != nil {
+		return err
+	}
+	if r.Host != "" {
+		if r.Purpose != PurposeLogin {
+			return fmt.Errorf("host %q needs purpose = \"login\": only logins have a destination", r.Host)
+		}
+		if _, err := path.Match(r.Host, ""); err != nil {
+			return fmt.Errorf("host %q: bad pattern", r.Host)
+		}
+	}
+	if r.Key != "" && !isFingerprint(r.Key) {
+		if _, err := path.Match(r.Key, ""); err != nil {
+			return fmt.Errorf("key %q: bad pattern", r.Key)
+		}
+	}
+	return nil
+}
+
+// ValidatePurpose checks a purpose name.
+func ValidatePurpose(p string) error {
+	switch p {
+	case "", PurposeAny, PurposeLogin, PurposeGit, PurposeFile, PurposeUnknown:
+		return nil
+	}
+	if ns, ok := strings.CutPrefix(p, namespacePref); ok && ns != "" {
+		return nil
+	}
+	return fmt.Errorf("purpose %q: want login, git, file, namespace:NAME, unknown or any", p)
+}
+
+func isFingerprint(s string) bool { return strings.HasPrefix(s, "SHA256:") }
+
+// Request is what policy knows about one signature request. Every field
+// must come from something verified: the executable from the kernel, the
+// host from a host key the server signed with, never from what the caller
+// says about itself.
+type Request struct {
+	KeyFingerprint string
+	KeyComment     string
+	Exe            string // "" when the calling program is unknown
+	Purpose        string // login, git, file, namespace:NAME or unknown
+	Host           string // verified destination name; "" when not verified
+	Forwarded      bool
+}
+
+// PurposeOf names an SSHSIG namespace as a purpose.
+func PurposeOf(namespace string) string {
+	switch namespace {
+	case "git":
+		return PurposeGit
+	case "file":
+		return PurposeFile
+	}
+	return namespacePref + namespace
+}
+
+// Decision is the outcome and the rule that made it (nil: the default).
+type Decision struct {
+	Action Action
+	Rule   *Rule
+}
+
+// Decide returns the action of the first rule that matches, or Ask.
+func Decide(rules []Rule, req Request) Decision {
+	for i := range rules {
+		if rules[i].Matches(req) {
+			return Decision{Action: rules[i].Action, Rule: &rules[i]}
+		}
+	}
+	return Decision{Action: Ask}
+}
+
+// Matches reports whether the rule applies to req.
+func (r *Rule) Matches(req Request) bool {
+	if r.Forwarded != req.Forwarded {
+		return false
+	}
+	if r.Key != "" {
+		if isFingerprint(r.Key) {
+			if r.Key != req.KeyFingerprint {
+				return false
+			}
+		} else if ok, _ := path.Match(r.Key, req.KeyComment); !ok {
+			return false
+		}
+	}
+	if r.Exe != "" && (req.Exe == "" || r.Exe != req.Exe) {
+		return false
+	}
+	if r.Purpose != "" && r.Purpose != PurposeAny && r.Purpose != req.Purpose {
+		return false
+	}
+	if r.Host != "" {
+		if req.Host == "" {
+			return false // an unverified destination never matches a host rule
+		}
+		if ok, _ := path.Match(r.Host, req.Host); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// String renders the rule as it was understood, for vigil check and logs.
+func (r Rule) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rule %d: %s", r.N, r.Action)
+	field := func(name, v, any string) {
+		if v == "" {
+			v = any
+		}
+		fmt.Fprintf(&b, " %s=%s", name, v)
+	}
+	field("key", r.Key, "any")
+	field("exe", r.Exe, "any")
+	field("purpose", r.Purpose, "any")
+	if r.Host != "" {
+		field("host", r.Host, "")
+	}
+	if r.Forwarded {
+		b.WriteString(" path=forwarded-only")
+	} else {
+		b.WriteString(" path=local-only")
+	}
+	return b.String()
+}

@@ -1,0 +1,108 @@
+package policy
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestDecide(t *testing.T) {
+	rules := []Rule{
+		{N: 1, Exe: "/usr/bin/ssh-keygen", Purpose: "file", Action: Allow},
+		{N: 2, Key: "work-*", Purpose: "login", Host: "*.github.com", Action: Allow},
+		{N: 3, Key: "SHA256:abc", Action: Deny},
+		{N: 4, Purpose: "namespace:ci@example.com", Forwarded: true, Action: Allow},
+		{N: 5, Exe: "/usr/bin/git", Purpose: "git", Action: Ask},
+	}
+	base := Request{KeyFingerprint: "SHA256:zzz", KeyComment: "laptop"}
+	with := func(f func(*Request)) Request { r := base; f(&r); return r }
+	tests := []struct {
+		name string
+		req  Request
+		want Action
+		rule int // 0: default
+	}{
+		{"keygen file", with(func(r *Request) { r.Exe, r.Purpose = "/usr/bin/ssh-keygen", "file" }), Allow, 1},
+		{"keygen copy elsewhere", with(func(r *Request) { r.Exe, r.Purpose = "/tmp/ssh-keygen", "file" }), Ask, 0},
+		{"unknown program", with(func(r *Request) { r.Purpose = "file" }), Ask, 0},
+		{"keygen git namespace", with(func(r *Request) { r.Exe, r.Purpose = "/usr/bin/ssh-keygen", "git" }), Ask, 0},
+		{"keygen forwarded", with(func(r *Request) { r.Exe, r.Purpose, r.Forwarded = "/usr/bin/ssh-keygen", "file", true }), Ask, 0},
+		{"login verified host", with(func(r *Request) {
+			r.KeyComment, r.Purpose, r.Host = "work-laptop", "login", "api.github.com"
+		}), Allow, 2},
+		{"login unverified host", with(func(r *Request) { r.KeyComment, r.Purpose = "work-laptop", "login" }), Ask, 0},
+		{"login other host", with(func(r *Request) {
+			r.KeyComment, r.Purpose, r.Host = "work-laptop", "login", "github.com.evil"
+		}), Ask, 0},
+		{"login wrong key", with(func(r *Request) { r.Purpose, r.Host = "login", "api.github.com" }), Ask, 0},
+		{"denied key", with(func(r *Request) { r.KeyFingerprint = "SHA256:abc" }), Deny, 3},
+		{"denied key forwarded is not local rule", with(func(r *Request) { r.KeyFingerprint, r.Forwarded = "SHA256:abc", true }), Ask, 0},
+		{"forwarded namespace", with(func(r *Request) { r.Purpose, r.Forwarded = "namespace:ci@example.com", true }), Allow, 4},
+		{"forwarded-only rule, local request", with(func(r *Request) { r.Purpose = "namespace:ci@example.com" }), Ask, 0},
+		{"explicit ask", with(func(r *Request) { r.Exe, r.Purpose = "/usr/bin/git", "git" }), Ask, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(rules, tt.req)
+			if d.Action != tt.want {
+				t.Errorf("action = %v, want %v", d.Action, tt.want)
+			}
+			got := 0
+			if d.Rule != nil {
+				got = d.Rule.N
+			}
+			if got != tt.rule {
+				t.Errorf("decided by rule %d, want %d", got, tt.rule)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		rule Rule
+		err  string
+	}{
+		{Rule{Exe: "/usr/bin/ssh", Purpose: "login", Host: "github.com"}, ""},
+		{Rule{Exe: "ssh"}, "absolute"},
+		{Rule{Purpose: "sign"}, "purpose"},
+		{Rule{Purpose: "namespace:"}, "purpose"},
+		{Rule{Host: "github.com"}, "needs purpose"},
+		{Rule{Purpose: "login", Host: "[bad"}, "bad pattern"},
+		{Rule{Key: "[bad"}, "bad pattern"},
+	}
+	for _, tt := range tests {
+		err := tt.rule.Validate()
+		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.rule, err, tt.err)
+		}
+	}
+}
+
+func TestPurposeOf(t *testing.T) {
+	for ns, want := range map[string]string{"git": "git", "file": "file", "x@y": "namespace:x@y"} {
+		if got := PurposeOf(ns); got != want {
+			t.Errorf("PurposeOf(%q) = %q, want %q", ns, got, want)
+		}
+	}
+}
+
+// BenchmarkDecide measures decision time as the rule list grows; the last
+// rule is the one that matches, the worst case.
+func BenchmarkDecide(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		rules := make([]Rule, n)
+		for i := range rules {
+			rules[i] = Rule{N: i + 1, Exe: "/usr/bin/other", Purpose: "git", Action: Allow}
+		}
+		rules[n-1].Exe = "/usr/bin/ssh-keygen"
+		req := Request{KeyFingerprint: "SHA256:x", KeyComment: "k", Exe: "/usr/bin/ssh-keygen", Purpose: "git"}
+		b.Run(strconv.Itoa(n)+"rules", func(b *testing.B) {
+			for b.Loop() {
+				if Decide(rules, req).Action != Allow {
+					b.Fatal("no match")
+				}
+			}
+		})
+	}
+}
