@@ -96,13 +96,13 @@ func unlockDelay(fails int) time.Duration {
 type conn struct {
 	who   *caller.Info
 	binds []sessionBind
+	// fwd latches once any session-bind says the connection is a forwarded
+	// agent, and is never cleared: later binds are the remote host's hops.
+	fwd bool
 }
 
-// forwarded reports whether the connection carries a forwarded agent: the
-// client told us so in its last session-bind.
-func (c *conn) forwarded() bool {
-	return len(c.binds) > 0 && c.binds[len(c.binds)-1].forwarding
-}
+// forwarded reports whether the connection carries a forwarded agent.
+func (c *conn) forwarded() bool { return c.fwd }
 
 // ServeConn serves requests on nc until the client hangs up or ctx ends.
 // who describes the peer; ServeConn does not close it.

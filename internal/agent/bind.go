@@ -6,6 +6,12 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// Extensions vigil answers.
+const (
+	extQuery       = "query"
+	extSessionBind = "session-bind@openssh.com"
+)
+
 // maxBinds is OpenSSH's AGENT_MAX_SESSION_IDS.
 const maxBinds = 16
 
@@ -27,7 +33,14 @@ func (a *Agent) extension(c *conn, req []byte) []byte {
 		return failure
 	}
 	switch m.Name {
-	case "session-bind@openssh.com":
+	case extQuery:
+		// draft-miller-ssh-agent: SSH_AGENT_SUCCESS and the names.
+		reply := []byte{msgSuccess}
+		for _, name := range []string{extQuery, extSessionBind} {
+			reply = append(reply, ssh.Marshal(struct{ S string }{name})...)
+		}
+		return reply
+	case extSessionBind:
 		if why := c.bind(m.Contents); why != "" {
 			a.log.Warn("session-bind refused", "caller", c.who.String(), "why", why)
 			return failure
@@ -39,7 +52,7 @@ func (a *Agent) extension(c *conn, req []byte) []byte {
 
 // bind verifies and records a session-bind, with OpenSSH's rules: at most
 // maxBinds per connection, no bind after one made for authentication, and
-// no rebinding of a session to another host key.
+// no session bound twice.
 func (c *conn) bind(contents []byte) string {
 	var m struct {
 		HostKey    []byte
@@ -66,15 +79,13 @@ func (c *conn) bind(contents []byte) string {
 			return "connection already bound for authentication"
 		}
 		if bytes.Equal(b.sessionID, m.SessionID) {
-			if bytes.Equal(b.hostKey.Marshal(), hk.Marshal()) {
-				return "" // the same bind again: nothing new
-			}
-			return "session already bound to another host key"
+			return "session already bound on this connection"
 		}
 	}
 	if len(c.binds) >= maxBinds {
 		return "too many session binds"
 	}
 	c.binds = append(c.binds, sessionBind{hostKey: hk, sessionID: m.SessionID, forwarding: m.Forwarding})
+	c.fwd = c.fwd || m.Forwarding
 	return ""
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"strings"
@@ -45,8 +46,8 @@ func TestSessionBind(t *testing.T) {
 			want string
 		}{
 			{bindMsg(t, hostA, sid1, true), ""},
-			{bindMsg(t, hostA, sid1, true), ""}, // repeat: accepted, not recorded twice
-			{bindMsg(t, hostB, sid1, true), "another host key"},
+			{bindMsg(t, hostA, sid1, true), "already bound"},
+			{bindMsg(t, hostB, sid1, true), "already bound"},
 			{bindMsg(t, hostB, sid2, false), ""},
 			{bindMsg(t, hostA, []byte("session-3"), true), "already bound for authentication"},
 		}
@@ -55,8 +56,10 @@ func TestSessionBind(t *testing.T) {
 				t.Errorf("step %d: bind = %q, want %q", i, got, s.want)
 			}
 		}
-		if len(c.binds) != 2 || c.forwarded() {
-			t.Errorf("binds = %d, forwarded = %v; want 2, false", len(c.binds), c.forwarded())
+		// The last hop binds for authentication, but the connection came
+		// through a forwarded agent: that must stay visible.
+		if len(c.binds) != 2 || !c.forwarded() {
+			t.Errorf("binds = %d, forwarded = %v; want 2, true", len(c.binds), c.forwarded())
 		}
 	})
 	t.Run("bad signature", func(t *testing.T) {
@@ -96,4 +99,29 @@ func TestSessionBind(t *testing.T) {
 			t.Errorf("SSHSIG refused on a bound connection: %s", why)
 		}
 	})
+}
+
+func TestQuery(t *testing.T) {
+	a := New(Config{})
+	req := ssh.Marshal(struct {
+		Type byte
+		Name string
+	}{msgExtension, "query"})
+	reply := a.handle(context.Background(), &conn{who: &caller.Info{}}, req)
+	if len(reply) == 0 || reply[0] != msgSuccess {
+		t.Fatalf("query reply %v", reply)
+	}
+	var names struct {
+		A, B string
+	}
+	if err := ssh.Unmarshal(reply[1:], &names); err != nil || names.B != "session-bind@openssh.com" {
+		t.Errorf("query names = %+v, %v", names, err)
+	}
+	unknown := ssh.Marshal(struct {
+		Type byte
+		Name string
+	}{msgExtension, "nope@example.com"})
+	if r := a.handle(context.Background(), &conn{who: &caller.Info{}}, unknown); r[0] != msgFailure {
+		t.Errorf("unknown extension reply %v", r)
+	}
 }
