@@ -95,7 +95,7 @@ type entry struct {
 	blob   string     // Public.Marshal(), the lookup key
 	signer ssh.Signer // nil while locked
 	priv   crypto.PrivateKey
-	sealed []byte         // encrypted PKCS#8 while locked
+	sealed []byte // encrypted PKCS#8 while locked
 	timer  *time.Timer
 }
 
@@ -104,12 +104,12 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu      sync.RWMutex
-	keys    []*entry // in the order they were added, as ssh-agent lists them
-	byBlob  map[string]*entry
-	nextID  uint64
-	locked  bool
-	lock    *sealer
+	mu     sync.RWMutex
+	keys   []*entry // in the order they were added, as ssh-agent lists them
+	byBlob map[string]*entry
+	nextID uint64
+	locked bool
+	lock   *sealer
 }
 
 // New returns an empty, unlocked store. log receives warnings (never secrets).

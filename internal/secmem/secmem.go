@@ -2,12 +2,13 @@
 // core dumps where the operating system allows it, and hardens the process
 // against being dumped or inspected by other unprivileged processes.
 //
-// Its limits, honestly: Go's crypto packages copy key material into values on
-// the garbage-collected heap (big.Int for RSA and ECDSA, internal caches for
-// Ed25519), and those copies can be neither locked nor reliably wiped. secmem
-// protects the buffers vigil controls: serialised private keys, passphrases
-// and the keys derived from them. PR_SET_DUMPABLE=0 and RLIMIT_CORE=0 cover
-// the rest against core dumps and same-user ptrace.
+// Its limits, honestly: Go's crypto packages keep key material in values on
+// the garbage-collected heap (big.Int for RSA and ECDSA, expanded Ed25519
+// keys cached by weak pointer, which cannot even point into mmap'd memory),
+// and those copies can be neither locked nor reliably wiped. secmem holds
+// what vigil controls itself, such as the key derived from a lock
+// passphrase. PR_SET_DUMPABLE=0 and RLIMIT_CORE=0 cover the rest against
+// core dumps and same-user ptrace or /proc/PID/mem reads.
 package secmem
 
 import (
