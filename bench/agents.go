@@ -34,6 +34,7 @@ type launch struct {
 	// how its signatures get approved.
 	label string
 	cmd   *exec.Cmd
+	sock  string
 	// readyLine, if set, is the first line the agent prints on stdout once
 	// its socket accepts.
 	readyLine string
@@ -52,6 +53,7 @@ func vigilLaunch(bin, sock, dir string) launch {
 		name:      nameVigil,
 		label:     "vigil (askpass /bin/true per signature)",
 		cmd:       exec.Command(bin, "serve", "--socket", sock, "--approver", "/bin/true", "--prompt-timeout", "60s"),
+		sock:      sock,
 		readyLine: "SSH_AUTH_SOCK=" + sock + "; export SSH_AUTH_SOCK;",
 	}
 }
@@ -61,6 +63,7 @@ func openSSHLaunch(bin, sock string) launch {
 		name:  nameOpenSSH,
 		label: "OpenSSH ssh-agent",
 		cmd:   exec.Command(bin, "-D", "-a", sock),
+		sock:  sock,
 		// ssh-agent -D prints its SSH_AUTH_SOCK line after listen too, but
 		// the benchmark relies only on dialling.
 	}
@@ -73,6 +76,7 @@ func keyringLaunch(self, sock string) launch {
 		name:      nameKeyring,
 		label:     "x/crypto agent.NewKeyring + ServeAgent",
 		cmd:       exec.Command(self, "-serve-keyring", sock),
+		sock:      sock,
 		readyLine: keyringReady,
 	}
 }
@@ -81,16 +85,22 @@ const keyringReady = "keyring ready"
 
 // serveKeyring is the child process behind keyringLaunch: one
 // agent.NewKeyring, served with agent.ServeAgent on every connection.
-func serveKeyring(sock string, stdout io.Writer) error {
+// It returns nil once ctx ends (SIGTERM from the benchmark).
+func serveKeyring(ctx context.Context, sock string, stdout io.Writer) error {
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		return err
 	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
 	kr := agent.NewKeyring()
 	fmt.Fprintln(stdout, keyringReady)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		go func() {
@@ -113,7 +123,8 @@ type agentProc struct {
 
 // start runs l, with stdout and stderr going to dir/NAME.log, and returns
 // once the agent answers a request on its socket.
-func start(ctx context.Context, l launch, sock, dir string, timeout time.Duration) (*agentProc, error) {
+func start(ctx context.Context, l launch, dir string, timeout time.Duration) (*agentProc, error) {
+	sock := l.sock
 	logPath := filepath.Join(dir, l.name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {

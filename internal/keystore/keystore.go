@@ -110,6 +110,8 @@ type Store struct {
 	nextID uint64
 	locked bool
 	lock   *sealer
+
+	warnMem sync.Once
 }
 
 // New returns an empty, unlocked store. log receives warnings (never secrets).

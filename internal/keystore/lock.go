@@ -36,10 +36,15 @@ type sealer struct {
 
 // deriveAEAD turns a passphrase into an XChaCha20-Poly1305 AEAD. The derived
 // key lives in locked memory and is wiped when the returned func is called.
-func deriveAEAD(passphrase, salt []byte) (cipher.AEAD, func(), error) {
+func (s *Store) deriveAEAD(passphrase, salt []byte) (cipher.AEAD, func(), error) {
 	raw := argon2.IDKey(passphrase, salt, kdfTime, kdfMemory, kdfThreads, chacha20poly1305.KeySize)
-	key, _ := secmem.Copy(raw) // not being locked only matters for a few ms
+	key, err := secmem.Copy(raw)
 	secmem.Wipe(raw)
+	if err != nil {
+		s.warnMem.Do(func() {
+			s.log.Warn("secret memory could not be locked against swapping; raise RLIMIT_MEMLOCK (ulimit -l)", "err", err)
+		})
+	}
 	aead, err := chacha20poly1305.NewX(key.Bytes())
 	if err != nil {
 		key.Free()
@@ -82,7 +87,7 @@ func (s *Store) Lock(passphrase []byte) error {
 	}
 	// Derive outside the mutex: it takes tens of milliseconds, and other
 	// clients keep being served meanwhile.
-	aead, done, err := deriveAEAD(passphrase, salt)
+	aead, done, err := s.deriveAEAD(passphrase, salt)
 	if err != nil {
 		return err
 	}
@@ -129,7 +134,7 @@ func (s *Store) Unlock(passphrase []byte) error {
 	if !locked {
 		return ErrNotLocked
 	}
-	aead, done, err := deriveAEAD(passphrase, l.salt)
+	aead, done, err := s.deriveAEAD(passphrase, l.salt)
 	if err != nil {
 		return err
 	}
