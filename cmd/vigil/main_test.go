@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	os.WriteFile(good, []byte("prompt_timeout = \"30s\"\n[[rule]]\nexe = \"/usr/bin/ssh-keygen\"\npurpose = \"file\"\naction = \"allow\"\n"), 0o600)
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[[rule]]\naction = \"allow\"\nprogram = \"/bin/sh\"\n"), 0o600)
+	tests := []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{nil, 2, "", "Usage:"},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"help"}, 0, "vigil serve", ""},
+		{[]string{"help", "serve"}, 0, "--socket", ""},
+		{[]string{"help", "check"}, 0, "[[rule]]", ""},
+		{[]string{"version"}, 0, "vigil ", ""},
+		{[]string{"serve", "--bogus"}, 2, "", "flag provided but not defined"},
+		{[]string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
+		{[]string{"serve", "--prompt-timeout", "10ms", "--socket", filepath.Join(dir, "s")}, 1, "", "too short"},
+		{[]string{"serve", "--config", filepath.Join(dir, "missing.toml")}, 1, "", "vigil: error: config"},
+		{[]string{"serve", "--approver", dir, "--socket", filepath.Join(dir, "s")}, 1, "", "not an executable file"},
+		{[]string{"check", "--config", good}, 0, "rule 1: allow key=any exe=/usr/bin/ssh-keygen purpose=file path=local-only", ""},
+		{[]string{"check", "--config", bad}, 1, "", "rule.program"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d (stderr: %s)", code, tt.code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.stdout) {
+				t.Errorf("stdout %q lacks %q", stdout.String(), tt.stdout)
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
+			}
+			if tt.code != 0 && stdout.Len() != 0 {
+				t.Errorf("data on stdout on failure: %q", stdout.String())
+			}
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"/run/user/1000/vigil/agent.sock": "/run/user/1000/vigil/agent.sock",
+		"/tmp/my dir/a.sock":              `'/tmp/my dir/a.sock'`,
+		"/tmp/it's":                       `'/tmp/it'\''s'`,
+		"/tmp/$(reboot)":                  `'/tmp/$(reboot)'`,
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
