@@ -40,22 +40,29 @@ type launch struct {
 	readyLine string
 }
 
-// vigilLaunch is how vigil is started, and the only place that knows.
-//
-// Today vigil asks its approver before every signature (SSH_ASKPASS
-// contract: exit 0 with no output approves), so the approver is /bin/true
-// and every sign figure includes a fork+exec. When rules that allow without
-// asking exist, write a config with a [[rule]] into dir, pass --config, and
-// change the label.
-func vigilLaunch(bin, sock, dir string) launch {
-	_ = dir // for a future config file
+// vigilLaunch is how vigil is started, and the only place that knows. It
+// runs vigil with its real decision path on: caller
+// identification, intent parsing and a policy rule that allows this
+// benchmark program (by its verified executable path) without asking. The
+// approver is /bin/false, so a request the rule failed to cover shows up as
+// a failure instead of a silent prompt.
+func vigilLaunch(bin, sock, dir, self string) (launch, error) {
+	exe, err := filepath.EvalSymlinks(self)
+	if err != nil {
+		return launch{}, err
+	}
+	cfg := filepath.Join(dir, "vigil.toml")
+	rule := fmt.Sprintf("[[rule]]\nexe = %q\naction = \"allow\"\n", exe)
+	if err := os.WriteFile(cfg, []byte(rule), 0o600); err != nil {
+		return launch{}, err
+	}
 	return launch{
 		name:      nameVigil,
-		label:     "vigil (askpass /bin/true per signature)",
-		cmd:       exec.Command(bin, "serve", "--socket", sock, "--approver", "/bin/true", "--prompt-timeout", "60s"),
+		label:     "vigil (rule allows this program; caller, intent and policy checked per request)",
+		cmd:       exec.Command(bin, "serve", "--socket", sock, "--config", cfg, "--approver", "/bin/false", "--prompt-timeout", "60s"),
 		sock:      sock,
 		readyLine: "SSH_AUTH_SOCK=" + sock + "; export SSH_AUTH_SOCK;",
-	}
+	}, nil
 }
 
 func openSSHLaunch(bin, sock string) launch {
@@ -115,7 +122,7 @@ type agentProc struct {
 	name, label string
 	sock        string
 	pid         int
-	logPath     string // its stderr (and stdout after the ready line)
+	logPath     string // its stderr, and its stdout unless it has a ready line
 	cmd         *exec.Cmd
 	done        chan struct{} // closed once it has exited and been reaped
 	waitErr     error

@@ -159,21 +159,20 @@ func (s cellSpec) modeName() string {
 
 // measurement is one agent's figures in one cell.
 type measurement struct {
-	Ops            int     `json:"ops"`
-	Errors         int     `json:"errors"`
-	FirstError     string  `json:"first_error,omitempty"`
-	ElapsedSec     float64 `json:"elapsed_s"`
-	OpsPerSec      float64 `json:"ops_per_s"`
-	P50us          float64 `json:"p50_us"`
-	P99us          float64 `json:"p99_us"`
-	CPUus          float64 `json:"cpu_us_per_op"`          // own threads + children
-	CPUOwnUs       float64 `json:"cpu_own_us_per_op"`      // the agent's own threads (schedstat, ns precision)
-	CPUChildrenUs  float64 `json:"cpu_children_us_per_op"` // reaped children (10 ms ticks per cell)
-	LostThreads    int     `json:"threads_exited,omitempty"`
-	RSSBeforeKiB   int     `json:"rss_before_kib"`
-	RSSAfterKiB    int     `json:"rss_after_kib"`
-	EAGAINRetries  int     `json:"eagain_retries"`
-	sortedLatNanos []int64
+	Ops           int     `json:"ops"`
+	Errors        int     `json:"errors"`
+	FirstError    string  `json:"first_error,omitempty"`
+	ElapsedSec    float64 `json:"elapsed_s"`
+	OpsPerSec     float64 `json:"ops_per_s"`
+	P50us         float64 `json:"p50_us"`
+	P99us         float64 `json:"p99_us"`
+	CPUus         float64 `json:"cpu_us_per_op"`          // own threads + children
+	CPUOwnUs      float64 `json:"cpu_own_us_per_op"`      // the agent's own threads (schedstat, ns precision)
+	CPUChildrenUs float64 `json:"cpu_children_us_per_op"` // reaped children (a cell's total exact to 10 ms)
+	LostThreads   int     `json:"threads_exited,omitempty"`
+	RSSBeforeKiB  int     `json:"rss_before_kib"`
+	RSSAfterKiB   int     `json:"rss_after_kib"`
+	EAGAINRetries int     `json:"eagain_retries"`
 }
 
 // valid reports whether the figures mean anything: requests succeeded and
@@ -297,7 +296,6 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 	m.Ops = len(all)
 	m.ElapsedSec = elapsed.Seconds()
 	m.OpsPerSec = float64(m.Ops) / elapsed.Seconds()
-	m.sortedLatNanos = all
 	m.P50us, m.P99us = percentiles(all)
 	own, children, lost := cpuDelta(cpu0, cpu1)
 	m.LostThreads = lost

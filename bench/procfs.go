@@ -17,12 +17,14 @@ import (
 // is the main thread only.) getrusage cannot be asked about another process.
 //
 // Child processes an agent runs and reaps (vigil's askpass approver) are not
-// among its threads. Their CPU is added to the parent's cutime+cstime in
-// /proc/PID/stat when they are reaped, in ticks: that is the only place it
-// shows, so it is reported separately, with its 10 ms resolution per cell.
+// among its threads. The kernel adds their CPU to the parent's cutime+cstime
+// when it reaps them: kept in nanoseconds (scaled to the children's exact
+// runtime), but shown in /proc/PID/stat in ticks, so a cell's children total
+// is exact to 10 ms. That is the only place it shows; it is reported
+// separately and included in the total.
 const cpuMethod = "Σ over the agent's threads of /proc/PID/task/*/schedstat field 1 (ns on CPU), " +
-	"delta over the cell / successful requests; reaped children (askpass) from /proc/PID/stat cutime+cstime (10 ms ticks), " +
-	"reported separately and included in the total"
+	"delta over the cell / successful requests; plus reaped children (askpass) from /proc/PID/stat cutime+cstime " +
+	"(a cell's total exact to one 10 ms tick), also shown on its own"
 
 // userHZ is the unit of /proc/PID/stat's time fields. It is fixed at 100 in
 // the Linux ABI on every architecture Go supports, whatever CONFIG_HZ is.
