@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,7 +28,7 @@ const serveUsage = `Usage: vigil serve [flags]
 
 Runs the agent in the foreground. Once the socket accepts connections, prints
   SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;
-on stdout (csh syntax with -c), so that eval "$(vigil serve -s &)" works.
+on stdout (csh syntax with -c, fish with -f), so that eval "$(vigil serve -s &)" works.
 Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe keys,
 remove the socket, exit 0.
 
@@ -58,7 +59,7 @@ XDG_CONFIG_HOME, HOME.
 type serveOptions struct {
 	socket, approver, config string
 	promptTimeout, lifetime  time.Duration
-	csh, sh, debug           bool
+	csh, sh, fish, debug     bool
 }
 
 func serveFlags(out io.Writer) (*flag.FlagSet, *serveOptions) {
@@ -72,6 +73,7 @@ func serveFlags(out io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.config, "config", "", "read configuration from `FILE` (must exist)")
 	fs.BoolVar(&o.sh, "s", false, "print the socket in sh syntax (the default)")
 	fs.BoolVar(&o.csh, "c", false, "print the socket in csh syntax")
+	fs.BoolVar(&o.fish, "f", false, "print the socket in fish syntax")
 	fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
@@ -143,23 +145,23 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		logger.Warn("no approver configured (--approver, approver in the config file, or SSH_ASKPASS): every signature will be refused")
 	}
 
-	sock, err := daemon.Listen(socket, daemon.ListenOptions{OwnDir: ownDir, Log: logger})
+	ln, err := listen(socket, ownDir, logger)
 	if err != nil {
 		return err
 	}
-	defer sock.Close()
+	defer ln.Close()
+	socket = ln.Addr().String()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if o.csh {
-		fmt.Fprintf(stdout, "setenv SSH_AUTH_SOCK %s;\n", shellQuote(socket))
-	} else {
-		fmt.Fprintf(stdout, "SSH_AUTH_SOCK=%s; export SSH_AUTH_SOCK;\n", shellQuote(socket))
-	}
+	fmt.Fprint(stdout, exportLine(o, socket))
 	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout, "rules", len(cfg.Rules))
 	ag := agent.New(acfg)
 	go reloadOnHangup(ctx, o.config, ag, logger)
-	err = daemon.Serve(ctx, sock.UnixListener, ag, logger)
+	if err := daemon.Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
+		logger.Warn("could not tell systemd the agent is ready", "err", err)
+	}
+	err = daemon.Serve(ctx, ln.listener(), ag, logger)
 	logger.Info("shutting down: keys wiped, socket removed")
 	return err
 }
@@ -184,6 +186,42 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, logge
 		ag.SetRules(cfg.Rules)
 		logger.Info("config reloaded", "rules", len(cfg.Rules))
 	}
+}
+
+// agentSocket is the listener: either vigil's own socket file, or the one
+// systemd passed (which systemd created and removes).
+type agentSocket interface {
+	Addr() net.Addr
+	Close() error
+	listener() *net.UnixListener
+}
+
+type ownSocket struct{ *daemon.Socket }
+
+func (s ownSocket) listener() *net.UnixListener { return s.UnixListener }
+
+type activatedSocket struct{ *net.UnixListener }
+
+func (s activatedSocket) listener() *net.UnixListener { return s.UnixListener }
+
+func listen(socket string, ownDir bool, logger *slog.Logger) (agentSocket, error) {
+	act, err := daemon.Activated(os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"))
+	// Not for the approver programs vigil starts.
+	for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+		os.Unsetenv(v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if act != nil {
+		logger.Info("using the socket passed by systemd", "socket", act.Addr().String())
+		return activatedSocket{act}, nil
+	}
+	sock, err := daemon.Listen(socket, daemon.ListenOptions{OwnDir: ownDir, Log: logger})
+	if err != nil {
+		return nil, err
+	}
+	return ownSocket{sock}, nil
 }
 
 func loadConfig(explicit string) (config.Config, error) {
@@ -218,12 +256,15 @@ func socketPath(flagPath, cfgPath string) (string, bool, error) {
 	return filepath.Join(home, ".vigil", "agent.sock"), true, nil
 }
 
-// approverEnv is the environment an approver runs with: vigil's own, minus
-// anything that would make it talk to the agent itself.
+// approverEnv is the environment an approver runs with: vigil's own (for
+// DISPLAY, WAYLAND_DISPLAY and the like), minus what is meant for vigil
+// alone: the askpass mode it sets itself and systemd's activation state.
 func approverEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SSH_ASKPASS_PROMPT=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "SSH_ASKPASS_PROMPT", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET":
 			continue
 		}
 		env = append(env, kv)
@@ -247,6 +288,17 @@ func firstDuration(vals ...time.Duration) time.Duration {
 		}
 	}
 	return 0
+}
+
+// exportLine says how to point a shell at the socket, in the syntax asked for.
+func exportLine(o *serveOptions, socket string) string {
+	switch {
+	case o.csh:
+		return fmt.Sprintf("setenv SSH_AUTH_SOCK %s;\n", shellQuote(socket))
+	case o.fish:
+		return fmt.Sprintf("set -gx SSH_AUTH_SOCK %s;\n", shellQuote(socket))
+	}
+	return fmt.Sprintf("SSH_AUTH_SOCK=%s; export SSH_AUTH_SOCK;\n", shellQuote(socket))
 }
 
 // shellQuote quotes s for sh and csh when it holds anything but safe
