@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -40,8 +41,14 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		return failure
 	}
 	in := intent.Parse(m.Data)
+	// A signature a rule allowed is routine and logged at debug level;
+	// anything a person decided, or that was refused, at info.
+	level := slog.LevelInfo
 	logSign := func(outcome, why string) {
-		a.log.Info("sign request", "outcome", outcome, "why", why, "fp", key.Fingerprint,
+		if !a.log.Enabled(ctx, level) {
+			return
+		}
+		a.log.Log(ctx, level, "sign request", "outcome", outcome, "why", why, "fp", key.Fingerprint,
 			"caller", c.who.String(), "purpose", in.String(), "forwarded", c.forwarded(),
 			"len", len(m.Data), "latency", time.Since(start).Round(time.Microsecond))
 	}
@@ -59,7 +66,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		logSign(outcomeDenied, d.Rule.String())
 		return failure
 	case policy.Allow:
-		why = d.Rule.String()
+		why, level = d.Rule.String(), slog.LevelDebug
 	default:
 		if outcome, why := a.decide(ctx, c, key, in); outcome != outcomeSigned {
 			logSign(outcome, why)
