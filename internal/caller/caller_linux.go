@@ -1,120 +1,264 @@
 package caller
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
-	"strings"
+	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// FromConn reads the peer credentials of c and describes the calling process
-// and its parents. Errors are returned only when the kernel gives no peer
-// credentials at all; an unreadable process yields an Info whose Chain is
-// empty, shown as "unknown program (pid N)".
+// FromConn reads the peer credentials of c, pins the calling process, and
+// reads the identity of its executable. Errors are returned only when the
+// kernel gives no peer credentials at all; a process that cannot be read
+// (gone, or not ours to read) yields an Info whose Chain is empty, shown as
+// "unknown program (pid N)". Call it right after accept, and Close the Info
+// when the connection ends.
 func FromConn(c *net.UnixConn) (*Info, error) {
+	return fromConn(c, true)
+}
+
+// fromConn is FromConn; peerPidfd false acts as a kernel without
+// SO_PEERPIDFD, so tests reach the fallback.
+func fromConn(c *net.UnixConn, peerPidfd bool) (*Info, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("caller: %w", err)
 	}
 	var (
-		cred  *unix.Ucred
-		pidfd = -1
-		serr  error
+		cred     *unix.Ucred
+		credErr  error
+		pidfd          = -1
+		pidfdErr error = unix.ENOPROTOOPT
+		sockIno  uint64
 	)
 	err = raw.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if serr != nil {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if credErr != nil {
 			return
 		}
-		// SO_PEERPIDFD (Linux 6.5) pins the process itself, immune to pid
-		// reuse. Older kernels fall back to comparing start times.
-		if n, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD); err == nil {
-			pidfd = n
+		if peerPidfd {
+			pidfd, pidfdErr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+		}
+		if errors.Is(pidfdErr, unix.ENOPROTOOPT) {
+			var st unix.Stat_t
+			if unix.Fstat(int(fd), &st) == nil {
+				sockIno = st.Ino
+			}
 		}
 	})
 	if err == nil {
-		err = serr
+		err = credErr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("caller: SO_PEERCRED: %w", err)
 	}
 	info := &Info{UID: cred.Uid, GID: cred.Gid, PID: int(cred.Pid)}
-	self, err := readProcess(info.PID)
-	if pidfd >= 0 {
-		info.handle = pidfdHandle(pidfd)
-	} else if err == nil {
-		info.handle = startTimeHandle{pid: info.PID, start: self.StartTime}
+	h, binding := bind(info.PID, pidfd, pidfdErr, sockIno)
+	if h == nil {
+		return info, nil // gone, or unverifiable: never guess
 	}
-	if err != nil || !info.Alive() {
-		// Gone already, or not ours to read: never guess.
+	info.handle, info.lazy = h, &lazyChain{}
+	runtime.AddCleanup(info, (*procHandle).close, h)
+
+	self, _, key, err := readProcAt(h.dir, info.PID, false)
+	if err != nil || self.Exe == "" {
 		return info, nil
 	}
-	info.Chain = append(info.Chain, self.Process)
-	for pid := self.ppid; pid > 1 && len(info.Chain) < MaxChain; {
-		p, err := readProcess(pid)
-		if err != nil {
-			break
-		}
-		info.Chain = append(info.Chain, p.Process)
-		pid = p.ppid
+	mnt, pid, err := otherNamespaces(h.dir)
+	if err != nil {
+		return info, nil
 	}
+	h.exe = key
+	info.Chain = []Process{self}
+	info.OtherMountNS, info.OtherPIDNS = mnt, pid
+	info.Binding = binding
 	return info, nil
 }
 
-type procInfo struct {
-	Process
-	ppid int
+// bind pins the process that connected. It returns nil when the process is
+// gone or cannot be told apart from a newcomer with the same pid.
+func bind(pid, pidfd int, pidfdErr error, sockIno uint64) (*procHandle, string) {
+	if pid <= 0 { // not visible from our pid namespace
+		if pidfdErr == nil {
+			unix.Close(pidfd)
+		}
+		return nil, ""
+	}
+	switch {
+	case pidfdErr == nil:
+		// The pidfd names the process that connected, whatever happened
+		// since. If it has not exited once /proc/PID is open, that
+		// directory is the same process.
+		h := &procHandle{pidfd: pidfd, dir: -1}
+		dir, err := openProcDir(pid)
+		if err != nil {
+			h.close()
+			return nil, ""
+		}
+		h.dir = dir
+		if !h.alive() {
+			h.close()
+			return nil, ""
+		}
+		return h, "SO_PEERPIDFD"
+	case errors.Is(pidfdErr, unix.ENOPROTOOPT):
+		return bindByPid(pid, sockIno)
+	default:
+		// SO_PEERPIDFD exists but has no process to give: it exited.
+		return nil, ""
+	}
 }
 
-func readProcess(pid int) (procInfo, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	stat, err := os.ReadFile(dir + "/stat")
+// bindByPid pins pid on a kernel without SO_PEERPIDFD: pidfd_open (Linux
+// 5.3) or, before that, the /proc directory alone, and then checks that
+// the process holds the other end of the connection.
+func bindByPid(pid int, sockIno uint64) (*procHandle, string) {
+	h := &procHandle{pidfd: -1, dir: -1}
+	binding := "proc"
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		h.pidfd, binding = fd, "pidfd_open"
+	} else if err != unix.ENOSYS {
+		return nil, "" // ESRCH: gone
+	}
+	dir, err := openProcDir(pid)
 	if err != nil {
-		return procInfo{}, err
+		h.close()
+		return nil, ""
 	}
-	// The command name in field 2 is in parentheses and may itself contain
-	// spaces and ')', so parse from the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return procInfo{}, fmt.Errorf("caller: malformed %s/stat", dir)
+	h.dir = dir
+	// Without a pidfd, the start time pins the process for Alive.
+	st, err := readStatAt(dir)
+	if err != nil || !h.alive() {
+		h.close()
+		return nil, ""
 	}
-	fields := strings.Fields(string(stat[i+1:]))
-	// fields[0] is field 3 (state): ppid is field 4, starttime field 22.
-	if len(fields) < 20 {
-		return procInfo{}, fmt.Errorf("caller: short %s/stat", dir)
+	h.start = st.start
+	peer, err := peerInode(sockIno)
+	if err != nil {
+		// No sock_diag (CONFIG_UNIX_DIAG): the pid is only as good as
+		// the time between connect and now; Binding says so.
+		return h, binding
 	}
-	ppid, err1 := strconv.Atoi(fields[1])
-	start, err2 := strconv.ParseUint(fields[19], 10, 64)
-	if err1 != nil || err2 != nil {
-		return procInfo{}, fmt.Errorf("caller: malformed %s/stat", dir)
+	if ok, err := holdsSocket(dir, peer); err != nil || !ok {
+		h.close()
+		return nil, ""
 	}
-	p := procInfo{Process: Process{PID: pid, StartTime: start}, ppid: ppid}
-	if exe, err := os.Readlink(dir + "/exe"); err == nil {
-		p.Exe, p.Deleted = strings.CutSuffix(exe, " (deleted)")
-	}
-	return p, nil
+	return h, binding + "+socket"
 }
 
-type pidfdHandle int
-
-func (h pidfdHandle) alive() bool {
-	return unix.PidfdSendSignal(int(h), 0, nil, 0) == nil
+// procHandle pins one process: by a pidfd when there is one, and by a
+// directory handle on /proc/PID, through which everything is read.
+type procHandle struct {
+	mu     sync.RWMutex // held for reading while dir is used; close takes it
+	closed bool
+	pidfd  int // -1 when there is none
+	dir    int
+	start  uint64  // start time, checked by alive when there is no pidfd
+	exe    fileKey // the executable read at accept
 }
 
-func (h pidfdHandle) close() { unix.Close(int(h)) }
-
-type startTimeHandle struct {
-	pid   int
-	start uint64
+func (h *procHandle) alive() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return !h.closed && h.aliveLocked()
 }
 
-func (h startTimeHandle) alive() bool {
-	p, err := readProcess(h.pid)
-	return err == nil && p.StartTime == h.start
+func (h *procHandle) aliveLocked() bool {
+	if h.pidfd >= 0 {
+		// A pidfd becomes readable when its process exits.
+		fds := []unix.PollFd{{Fd: int32(h.pidfd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			return err == nil && n == 0
+		}
+	}
+	st, err := readStatAt(h.dir)
+	return err == nil && st.state != 'Z' && st.state != 'X' && (h.start == 0 || st.start == h.start)
 }
 
-func (startTimeHandle) close() {}
+func (h *procHandle) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	if h.pidfd >= 0 {
+		unix.Close(h.pidfd)
+	}
+	if h.dir >= 0 {
+		unix.Close(h.dir)
+	}
+}
+
+// exeKeyOf returns the file version the process behind dir is running, or
+// the zero key.
+func exeKeyOf(dir int) fileKey {
+	var stx unix.Statx_t
+	if unix.Statx(dir, "exe", 0, statxMask, &stx) != nil {
+		return fileKey{}
+	}
+	return keyOf(&stx)
+}
+
+// lineage reads the caller's command line and walks up its parents. Each
+// parent is read through its own /proc directory handle, opened and then
+// confirmed as the parent (the child still names it), so a parent that
+// exits mid-walk ends the walk instead of being replaced by a stranger.
+func (h *procHandle) lineage(self Process) []Process {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return nil
+	}
+	st, err := readStatAt(h.dir)
+	if err != nil {
+		return nil
+	}
+	self.Argv = readCmdlineAt(h.dir)
+	self.PPID = st.ppid
+	// A command line belongs to the identity read at accept only if the
+	// process has not run another program since.
+	if exeKeyOf(h.dir) != h.exe {
+		self.Argv = nil
+	}
+	chain := []Process{self}
+	child, cst := h.dir, st
+	for len(chain) <= MaxChain && cst.session != cst.pid && cst.ppid > 1 {
+		ppid := cst.ppid
+		dir, err := openProcDir(ppid)
+		if err != nil {
+			chain = append(chain, Process{PID: ppid})
+			break
+		}
+		if again, err := readStatAt(child); err != nil || again.ppid != ppid {
+			unix.Close(dir) // the parent exited while we looked
+			break
+		}
+		p, pst, _, err := readProcAt(dir, ppid, true)
+		if err != nil {
+			p = Process{PID: ppid} // unreadable: unknown, never guessed
+		}
+		chain = append(chain, p)
+		if child != h.dir {
+			unix.Close(child)
+		}
+		child, cst = dir, pst
+		if err != nil {
+			break
+		}
+	}
+	if child != h.dir {
+		unix.Close(child)
+	}
+	if !h.aliveLocked() {
+		return nil // gone: what was read cannot be vouched for
+	}
+	return chain
+}

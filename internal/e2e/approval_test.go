@@ -55,12 +55,24 @@ func TestApproverAnswers(t *testing.T) {
 	}
 }
 
-// TestApproverMissing: with no way to ask, vigil refuses (fail closed), promptly.
+// TestApproverMissing: with no way to ask, vigil refuses (fail closed), promptly. Refusing to start with an
+// approver that is not there is fine too; an approver that disappears after the start must mean refusals.
 func TestApproverMissing(t *testing.T) {
 	t.Parallel()
-	a := startVigil(t, &approver{path: "/nonexistent/vigil-e2e-approver"})
+	if os.Getenv(envAgent) != "openssh" {
+		bin := needVigil(t)
+		sock := shortTempDir(t) + "/agent.sock"
+		if _, err := launchVigil(t, bin, sock, &approver{path: "/nonexistent/vigil-e2e-approver"}); err != nil {
+			t.Logf("vigil refuses to start without an approver: %v", err)
+		}
+	}
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
 	k := key(t, "ed25519")
 	addKeys(t, a, k)
+	if err := os.Remove(ap.path); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	s := sshsign(t, a.sock, k, "file")
 	if s.res.code == 0 || s.sigExists {
@@ -261,4 +273,67 @@ func TestSeedAttack(t *testing.T) {
 		t.Errorf("second ssh-keygen got a signature after a deny: %v", sB.res)
 	}
 	ap.expectPrompts(t, 3)
+}
+
+// TestPromptSanitized: a key comment is chosen by whoever added the key; control and bidi characters in it must
+// not reach the person (design notes), and a newline in it must not forge a line of the prompt.
+func TestPromptSanitized(t *testing.T) {
+	t.Parallel()
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
+	k := key(t, "ed25519")
+	evil := "innocent\x1b[2J\u202egnp.exe\nCaller: /usr/bin/git (pid 1)\r\x07\u2066end"
+	conn, err := net.Dial("unix", a.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ac := agent.NewClient(conn)
+	if err := ac.Add(agent.AddedKey{PrivateKey: k.priv, Comment: evil}); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if _, err := ac.Sign(k.pub, []byte("data")); err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	p := ap.expectPrompts(t, 1)[0]
+	t.Logf("prompt:\n%s", p.Text)
+	for _, r := range p.Text {
+		if r == '\n' {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c {
+			t.Errorf("prompt contains %U", r)
+		}
+	}
+	for _, line := range strings.Split(p.Text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "Caller: /usr/bin/git") {
+			t.Errorf("the key comment forged a prompt line: %q", line)
+		}
+	}
+	checkPrompt(t, p, k.fingerprint(), "innocent")
+}
+
+// TestPromptNamesRealProgram: a caller that calls itself something else (argv[0] "/usr/bin/git") is named in the
+// prompt by the program it really runs.
+func TestPromptNamesRealProgram(t *testing.T) {
+	t.Parallel()
+	bash := needTool(t, "bash", "bash")
+	keygen := needTool(t, "ssh-keygen", "openssh-client")
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
+	k := key(t, "ed25519")
+	addKeys(t, a, k)
+	pub := pubOnly(t, k)
+	data := pub + ".data"
+	if err := os.WriteFile(data, []byte("renamed caller\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bash, "-c", `exec -a /usr/bin/git "$0" -Y sign -f "$1" -n file "$2"`, keygen, pub, data)
+	cmd.Env = cmdEnv(clientHome(t), a.sock)
+	r := must(t, runCmd(t, 30*time.Second, cmd))
+	p := ap.expectPrompts(t, 1)[0]
+	t.Logf("prompt:\n%s", p.Text)
+	if !a.isOpenSSH() {
+		checkPrompt(t, p, callerLine(keygen, r.pid)...)
+	}
 }

@@ -7,8 +7,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -28,17 +28,21 @@ import (
 //	VIGIL_E2E_AGENT=openssh  runs the tests that start "vigil" against OpenSSH's ssh-agent instead, adding every
 //	                         key with -c so that it asks the approver too. vigil-only behaviour then fails.
 //	VIGIL_E2E_VIGIL=PATH     uses a prebuilt vigil binary instead of building ./cmd/vigil.
+//	VIGIL_E2E_RACE=0         builds vigil without -race even when the tests run with -race.
 const (
 	envAgent = "VIGIL_E2E_AGENT"
 	envVigil = "VIGIL_E2E_VIGIL"
+	envRace  = "VIGIL_E2E_RACE"
 )
+
+// raceEnabled is set when the tests are built with -race; vigil is then built with -race too, so that a data race
+// in the agent under real clients fails the test that provoked it.
+var raceEnabled bool
 
 var (
 	// vigilBin is the binary built by TestMain, or "" with vigilBuildErr set.
 	vigilBin      string
 	vigilBuildErr error
-	// binDir holds the built binary; removed after the tests.
-	binDir string
 )
 
 func TestMain(m *testing.M) {
@@ -46,12 +50,19 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	// These tests mostly wait on other processes: run more of them at once than -parallel's default of
+	// GOMAXPROCS, unless told otherwise.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", strconv.Itoa(max(8, 2*runtime.GOMAXPROCS(0))))
+	}
 	dir, err := os.MkdirTemp("", "vigil-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	binDir = dir
 	defer os.RemoveAll(dir)
 	defer cleanupKeys()
 
@@ -64,12 +75,17 @@ func testMain(m *testing.M) int {
 }
 
 func buildVigil(dir string) (string, error) {
+	// go test puts its own GOROOT/bin first in the test's PATH.
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("go not found in PATH: %v", err)
 	}
 	out := filepath.Join(dir, "vigil")
-	cmd := exec.Command(gobin, "build", "-o", out, "github.com/vigil-agent/vigil/cmd/vigil")
+	args := []string{"build", "-o", out}
+	if raceEnabled && os.Getenv(envRace) != "0" {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command(gobin, append(args, "github.com/vigil-agent/vigil/cmd/vigil")...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
@@ -167,6 +183,8 @@ func startProc(t testing.TB, name string, cmd *exec.Cmd) *proc {
 		cmd.Stderr = p.stderr
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A grandchild (a hanging approver) may hold our pipes open after the process exits.
+	cmd.WaitDelay = 3 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -266,6 +284,7 @@ func runCmd(t testing.TB, timeout time.Duration, cmd *exec.Cmd) result {
 		cmd.Stderr = &stderr
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 3 * time.Second
 	r := result{args: cmd.Args}
 	if err := cmd.Start(); err != nil {
 		r.err, r.code = err, -1
@@ -381,6 +400,15 @@ esac
 		t.Fatal(err)
 	}
 	a.set(t, answer)
+	// A hanging approver the agent failed to kill would sleep on for 1000s: end it, by its recorded PID.
+	t.Cleanup(func() {
+		for _, p := range a.prompts(t) {
+			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID)); err == nil &&
+				strings.Contains(string(cmdline), "sleep\x001000") {
+				syscall.Kill(p.PID, syscall.SIGKILL)
+			}
+		}
+	})
 	return a
 }
 
@@ -557,6 +585,8 @@ func launchVigil(t testing.TB, bin, sock string, ap *approver, flags ...string) 
 	case <-time.After(20 * time.Second):
 		return nil, fmt.Errorf("vigil printed nothing within 20s; stderr:\n%s", p.stderr.String())
 	}
+	// Runs before startProc's cleanup: stop vigil as a user would and check it went cleanly.
+	t.Cleanup(func() { a.checkCleanShutdown(t) })
 	// The contract: the line comes once the socket accepts.
 	c, err := net.Dial("unix", sock)
 	if err != nil {
@@ -564,6 +594,26 @@ func launchVigil(t testing.TB, bin, sock string, ap *approver, flags ...string) 
 	}
 	c.Close()
 	return a, nil
+}
+
+// checkCleanShutdown stops vigil with SIGTERM (if it still runs) and fails the test unless it exited 0 without a
+// panic or a data race report.
+func (a *agentProc) checkCleanShutdown(t testing.TB) {
+	t.Helper()
+	if !a.p.exited() {
+		a.p.stop(t, syscall.SIGTERM)
+	}
+	stderr := a.p.stderr.String()
+	if code := a.p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("vigil (pid %d) exited %d, want 0 (SIGTERM); stderr:\n%s", a.p.pid(), code, stderr)
+		return
+	}
+	for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("vigil (pid %d) stderr has %q:\n%s", a.p.pid(), bad, stderr)
+			return
+		}
+	}
 }
 
 // startOpenSSHAgent starts OpenSSH's ssh-agent in the foreground on a fresh socket, with the approver as its
@@ -640,13 +690,6 @@ func rss(t testing.TB, pid int) int {
 	}
 	t.Fatalf("no VmRSS in /proc/%d/status", pid)
 	return 0
-}
-
-// ctxTimeout is a context for a test step.
-func ctxTimeout(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // commandIn prepares a client command against an agent socket, with its stdout captured in a *lockedBuffer, for

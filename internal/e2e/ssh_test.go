@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // addKeys runs ssh-add with the keys' private files (and certificates beside them). Against OpenSSH's agent it
@@ -23,7 +27,7 @@ func addKeys(t testing.TB, a *agentProc, keys ...*testKey) {
 	must(t, client(t, a.sock, nil, bin, args...))
 }
 
-// callerProgram is the program path a prompt should name.
+// callerLine is what a prompt must show of the caller: its program path and, if known, "pid N".
 func callerLine(path string, pid int) []string {
 	if pid == 0 {
 		return []string{path}
@@ -90,4 +94,104 @@ func TestSSHLogin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForwardedAgent: ssh -A to the loopback sshd, then use the forwarded agent there: list, and sign with
+// ssh-keygen -Y as the remote user. Each signature (login, remote sign) asks once.
+func TestForwardedAgent(t *testing.T) {
+	t.Parallel()
+	sshBin := needTool(t, "ssh", "openssh-client")
+	k := key(t, "ed25519")
+	srv := startSSHD(t, sshdOpts{authorized: []*testKey{k}})
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
+	addKeys(t, a, k)
+
+	// A directory the remote user (another uid) can read and write, holding only the public key.
+	dir, err := os.MkdirTemp("", "vigil-e2e-fwd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	pub := filepath.Join(dir, "key.pub")
+	data := filepath.Join(dir, "message.txt")
+	if err := os.WriteFile(pub, []byte(k.authorizedLine()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(data, []byte("signed on the far side\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	remote := fmt.Sprintf(`set -e; test -S "$SSH_AUTH_SOCK"; ssh-add -l; ssh-keygen -Y sign -f %s -n file %s; echo signed`, pub, data)
+	cmd := commandIn(t, a.sock, sshBin, append(srv.sshArgs(a.sock, "-A"), remote)...)
+	p := startProc(t, "ssh -A", cmd)
+	if err := p.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("ssh -A: %v\nstdout:\n%s\nstderr:\n%s", err, cmd.Stdout.(*lockedBuffer).String(), p.stderr.String())
+	}
+	out := cmd.Stdout.(*lockedBuffer).String()
+	if !strings.Contains(out, k.fingerprint()) || !strings.Contains(out, "signed") {
+		t.Fatalf("remote side printed %q, want the key listed and a signature made", out)
+	}
+	s := signing{dataPath: data, sigPath: data + ".sig"}
+	s.verify(t, k, "file")
+	ps := ap.expectPrompts(t, 2)
+	for _, pr := range ps {
+		checkPrompt(t, pr, k.fingerprint(), k.comment)
+	}
+	t.Logf("login prompt:\n%s\nforwarded sign prompt:\n%s", ps[0].Text, ps[1].Text)
+	if !a.isOpenSSH() && strings.Contains(ps[0].Text, "Path: local") && strings.Contains(ps[1].Text, "Path: local") {
+		t.Errorf("the prompt for a signature asked through a forwarded agent says it is local:\n%s", ps[1].Text)
+	}
+}
+
+// TestForwardedAgentSecondHop: ssh -A to sshd #1, and from there ssh to sshd #2 through the forwarded agent.
+// The second login asks again; vigil knows (session-bind@openssh.com) which server each login is for.
+func TestForwardedAgentSecondHop(t *testing.T) {
+	t.Parallel()
+	sshBin := needTool(t, "ssh", "openssh-client")
+	k := key(t, "ed25519")
+	hop1 := startSSHD(t, sshdOpts{authorized: []*testKey{k}})
+	hop2 := startSSHD(t, sshdOpts{authorized: []*testKey{k}})
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
+	addKeys(t, a, k)
+
+	// On hop 1, as the test user: ssh to hop 2 with the forwarded agent.
+	inner := strings.Join(quoteAll(hop2.sshArgs("$SSH_AUTH_SOCK")), " ")
+	inner = strings.Replace(inner, "'IdentityAgent=$SSH_AUTH_SOCK'", `"IdentityAgent=$SSH_AUTH_SOCK"`, 1)
+	remote := "ssh " + inner + " echo hop2-ok"
+	cmd := commandIn(t, a.sock, sshBin, append(hop1.sshArgs(a.sock, "-A"), remote)...)
+	p := startProc(t, "ssh -A", cmd)
+	if err := p.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("ssh -A then ssh: %v\nstdout:\n%s\nstderr:\n%s", err, cmd.Stdout.(*lockedBuffer).String(), p.stderr.String())
+	}
+	if out := strings.TrimSpace(cmd.Stdout.(*lockedBuffer).String()); out != "hop2-ok" {
+		t.Fatalf("second hop printed %q, want hop2-ok", out)
+	}
+	ps := ap.expectPrompts(t, 2)
+	t.Logf("hop 1 prompt:\n%s\nhop 2 prompt:\n%s", ps[0].Text, ps[1].Text)
+	for _, pr := range ps {
+		checkPrompt(t, pr, k.fingerprint(), k.comment)
+	}
+	if a.isOpenSSH() {
+		return
+	}
+	fp1, fp2 := ssh.FingerprintSHA256(hop1.hostKey), ssh.FingerprintSHA256(hop2.hostKey)
+	if strings.Contains(ps[0].Text, fp1) {
+		// vigil names the server by its host key: the second login must name the second server.
+		if !strings.Contains(ps[1].Text, fp2) || strings.Contains(ps[1].Text, fp1) {
+			t.Errorf("the forwarded login to hop 2 (host key %s) is shown as:\n%s", fp2, ps[1].Text)
+		}
+	}
+	if strings.Contains(ps[1].Text, "Path: local") {
+		t.Errorf("the forwarded login's prompt says it is local:\n%s", ps[1].Text)
+	}
+}
+
+func quoteAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return out
 }

@@ -66,6 +66,7 @@ func ensureTestUser(t testing.TB) (uid, gid int) {
 type sshd struct {
 	port       int
 	knownHosts string // a known_hosts file naming its host key
+	hostKey    ssh.PublicKey
 	p          *proc
 }
 
@@ -159,16 +160,11 @@ func startSSHD(t testing.TB, o sshdOpts) *sshd {
 			}
 			t.Fatalf("sshd: %v; stderr:\n%s", err, p.stderr.String())
 		}
-		s := &sshd{port: port, p: p, knownHosts: filepath.Join(dir, "known_hosts")}
+		s := &sshd{port: port, p: p, knownHosts: filepath.Join(dir, "known_hosts"), hostKey: hostPub}
 		line := knownHostsLine(addr, hostPub)
 		if err := os.WriteFile(s.knownHosts, []byte(line), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("sshd log:\n%s", p.stderr.String())
-			}
-		})
 		return s
 	}
 }
