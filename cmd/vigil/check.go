@@ -1,18 +1,26 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 )
 
-const checkUsage = `Usage: vigil check [--config FILE]
+var checkCommand = &command{
+	name:     "check",
+	synopsis: "[--config FILE]",
+	summary:  "validate the config file and print the rules",
+	help: `Validates the configuration file and prints its settings and rules as vigil
+understands them. Exit status 1 if the file is invalid; the message names the
+line or the rule.
 
-Validates the configuration file (default: $XDG_CONFIG_HOME/vigil/config.toml)
-and prints its settings and rules as vigil understands them. Exit status 1 if
-the file is invalid; the message names the line or rule.
+The file is TOML: $XDG_CONFIG_HOME/vigil/config.toml (~/.config/vigil/
+config.toml) unless --config says otherwise. Unknown keys are errors.
+  socket = "PATH"            # as vigil serve --socket
+  approver = "PROGRAM"       # as vigil serve --approver
+  prompt_timeout = "60s"     # as vigil serve --prompt-timeout
+  lifetime = "8h"            # as vigil serve --lifetime
 
 Rules are tried in order; the first that matches decides; no match asks.
   [[rule]]
@@ -22,34 +30,20 @@ Rules are tried in order; the first that matches decides; no match asks.
   host = "*.example.com"   # logins only: glob over the verified destination name
   forwarded = false        # true: match only forwarded requests; false/omitted: only local
   action = "allow"         # allow | ask | deny
-
-Flags:
-`
-
-func checkFlags(out io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("vigil check", flag.ContinueOnError)
-	fs.SetOutput(out)
-	path := fs.String("config", "", "check `FILE` instead of the default config file")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), checkUsage)
-		fs.PrintDefaults()
-	}
-	return fs, path
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		path := fs.String("config", "", "check `FILE` instead of the default config file")
+		return func(args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(args, stderr); err != nil {
+				return err
+			}
+			return check(*path, stdout)
+		}
+	},
 }
 
-func check(args []string, stdout, stderr io.Writer) error {
-	fs, path := checkFlags(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vigil: error: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
-	cfg, err := loadConfig(*path)
+func check(path string, stdout io.Writer) error {
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}

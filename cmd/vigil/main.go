@@ -7,25 +7,85 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
-
-const usage = `vigil: an SSH agent that never signs silently
-
-Usage:
-  vigil serve [flags]     run the agent in the foreground
-  vigil check [--config FILE]
-                          validate the config file and print the rules
-  vigil version           print the version
-  vigil help [COMMAND]    show help
-
-Run "vigil help serve" for the agent's flags.
-`
 
 var version = "devel"
 
-// errUsage marks an error whose message is already the whole story and
-// whose exit status is 2, as flag parsing errors are.
+// errUsage marks an error whose message was already printed and whose exit
+// status is 2, as for flag parsing errors.
 var errUsage = errors.New("usage")
+
+// runFunc runs a command with the positional arguments left after its flags.
+type runFunc func(args []string, stdout, stderr io.Writer) error
+
+// command is one subcommand. Its texts and flags are the single source of
+// both "vigil help COMMAND" and the man page.
+type command struct {
+	name     string
+	synopsis string // after "vigil NAME"
+	summary  string // one line, for the command list
+	help     string // before the flags
+	footer   string // after the flags
+	// setup defines the flags on fs and returns the function that runs the
+	// command once they are parsed.
+	setup func(fs *flag.FlagSet) runFunc
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{serveCommand, checkCommand, versionCommand}
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (c *command) flagSet(out io.Writer) (*flag.FlagSet, runFunc) {
+	fs := flag.NewFlagSet("vigil "+c.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	run := c.setup(fs)
+	fs.Usage = func() { c.printHelp(fs) }
+	return fs, run
+}
+
+func (c *command) printHelp(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: vigil %s %s\n\n%s", c.name, c.synopsis, c.help)
+	if hasFlags(fs) {
+		fmt.Fprint(w, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fmt.Fprint(w, c.footer)
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("vigil: an SSH agent that never signs silently\n\nUsage:\n")
+	for _, c := range commands {
+		line := "vigil " + c.name + " " + c.synopsis
+		if len(line) > 30 {
+			fmt.Fprintf(&b, "  %s\n  %-30s %s\n", line, "", c.summary)
+		} else {
+			fmt.Fprintf(&b, "  %-30s %s\n", line, c.summary)
+		}
+	}
+	fmt.Fprintf(&b, "  %-30s %s\n", "vigil help [COMMAND]", "show help for a command")
+	b.WriteString("\nRun \"vigil help COMMAND\" for a command's flags, \"man vigil\" for everything.\n")
+	return b.String()
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -33,27 +93,31 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
+	name, rest := args[0], args[1:]
 	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "serve":
-		err = serve(rest, stdout, stderr)
-	case "check":
-		err = check(rest, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "vigil", version)
+	switch name {
 	case "help", "-h", "-help", "--help":
 		err = help(rest, stdout)
+	case "--version":
+		err = runVersion(nil, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "vigil: error: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		c := lookup(name)
+		if c == nil {
+			fmt.Fprintf(stderr, "vigil: error: unknown command %q\n\n%s", name, usage())
+			return 2
+		}
+		fs, runCmd := c.flagSet(stderr)
+		if err = fs.Parse(rest); err == nil {
+			err = runCmd(fs.Args(), stdout, stderr)
+		} else if !errors.Is(err, flag.ErrHelp) {
+			err = errUsage // the flag package has printed why
+		}
 	}
 	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
@@ -64,18 +128,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func help(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	switch args[0] {
-	case "serve":
-		fs, _ := serveFlags(stdout)
-		fs.Usage()
-		return nil
-	case "check":
-		fs, _ := checkFlags(stdout)
-		fs.Usage()
-		return nil
+	c := lookup(args[0])
+	if c == nil {
+		return fmt.Errorf("no help for unknown command %q", args[0])
 	}
-	return fmt.Errorf("no help for unknown command %q", args[0])
+	fs, _ := c.flagSet(stdout)
+	c.printHelp(fs)
+	return nil
+}
+
+// noArgs fails for a command that takes no positional arguments.
+func noArgs(args []string, stderr io.Writer) error {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "vigil: error: unexpected argument %q\n", args[0])
+		return errUsage
+	}
+	return nil
+}
+
+var versionCommand = &command{
+	name:    "version",
+	summary: "print the version",
+	help:    "Prints vigil's version.\n",
+	setup: func(*flag.FlagSet) runFunc {
+		return runVersion
+	},
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	if err := noArgs(args, stderr); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "vigil", version)
+	return nil
 }

@@ -20,6 +20,9 @@ func TestRunExitCodes(t *testing.T) {
 		stdout, stderr string
 	}{
 		{nil, 2, "", "Usage:"},
+		{[]string{"--version"}, 0, "vigil devel", ""},
+		{[]string{"version", "x"}, 2, "", "unexpected argument"},
+		{[]string{"serve", "-h"}, 0, "", "Usage: vigil serve"},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"help"}, 0, "vigil serve", ""},
 		{[]string{"help", "serve"}, 0, "--socket", ""},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,37 +23,51 @@ import (
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
 
-const serveUsage = `Usage: vigil serve [flags]
-
-Runs the agent in the foreground. Once the socket accepts connections, prints
+var serveCommand = &command{
+	name:     "serve",
+	synopsis: "[flags]",
+	summary:  "run the agent in the foreground",
+	help: `Runs the agent in the foreground. Once the socket accepts connections, prints
   SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;
-on stdout (csh syntax with -c, fish with -f), so that eval "$(vigil serve -s &)" works.
-Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe keys,
-remove the socket, exit 0.
+on stdout (csh syntax with -c, fish with -f), so that eval "$(vigil serve &)"
+works. Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe
+keys, remove the socket, exit 0. SIGHUP: re-read the rules.
 
-Every signature is approved by a person, through an approver program with
-OpenSSH's SSH_ASKPASS contract (the prompt text as its only argument,
-SSH_ASKPASS_PROMPT=confirm; exit 0 with no output or "yes" approves). With no
-approver, every signature is refused.
+Every signature needs a decision: a rule in the config file, or a person's
+yes through the approver, a program with OpenSSH's SSH_ASKPASS contract (the
+prompt text as its only argument, SSH_ASKPASS_PROMPT=confirm; exit 0 with no
+output or "yes" approves). With no approver, what no rule allows is refused.
 
-Flags:
-`
-
-const serveUsageFooter = `
+Started by systemd with a socket (LISTEN_FDS), vigil serves that socket and
+reports READY=1.
+`,
+	footer: `
 Precedence: flags, then the config file, then the environment and defaults.
 
 Default socket: $XDG_RUNTIME_DIR/vigil/agent.sock, or ~/.vigil/agent.sock when
 XDG_RUNTIME_DIR is not set. That directory is vigil's own: created 0700, and
 vigil refuses to start if it is a symlink, owned by another user or open to
 others. A --socket in another directory is used as given (like ssh-agent -a).
-
-Default config file: $XDG_CONFIG_HOME/vigil/config.toml (~/.config/vigil/
-config.toml): socket, approver, prompt_timeout, lifetime, and [[rule]]
-tables (see "vigil help check"). SIGHUP re-reads the rules.
-
-Environment: SSH_ASKPASS (approver if none is configured), XDG_RUNTIME_DIR,
-XDG_CONFIG_HOME, HOME.
-`
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		o := &serveOptions{}
+		fs.StringVar(&o.socket, "socket", "", "listen on `PATH` instead of the default socket")
+		fs.StringVar(&o.approver, "approver", "", "approver `PROGRAM` (default: $SSH_ASKPASS)")
+		fs.DurationVar(&o.promptTimeout, "prompt-timeout", 0, "refuse a signature nobody answered within `DURATION` (default 60s)")
+		fs.DurationVar(&o.lifetime, "lifetime", 0, "remove keys added without ssh-add -t after `DURATION` (default: keep)")
+		fs.StringVar(&o.config, "config", "", "read configuration from `FILE` (must exist; default: see vigil help check)")
+		fs.BoolVar(&o.sh, "s", false, "print the socket in sh syntax (the default)")
+		fs.BoolVar(&o.csh, "c", false, "print the socket in csh syntax")
+		fs.BoolVar(&o.fish, "f", false, "print the socket in fish syntax")
+		fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
+		return func(args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(args, stderr); err != nil {
+				return err
+			}
+			return serve(o, stdout, stderr)
+		}
+	},
+}
 
 type serveOptions struct {
 	socket, approver, config string
@@ -62,39 +75,7 @@ type serveOptions struct {
 	csh, sh, fish, debug     bool
 }
 
-func serveFlags(out io.Writer) (*flag.FlagSet, *serveOptions) {
-	o := &serveOptions{}
-	fs := flag.NewFlagSet("vigil serve", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.StringVar(&o.socket, "socket", "", "listen on `PATH` instead of the default socket")
-	fs.StringVar(&o.approver, "approver", "", "approver `PROGRAM` (default: $SSH_ASKPASS)")
-	fs.DurationVar(&o.promptTimeout, "prompt-timeout", 0, "refuse a signature nobody answered within `DURATION` (default 60s)")
-	fs.DurationVar(&o.lifetime, "lifetime", 0, "remove keys added without ssh-add -t after `DURATION` (default: keep)")
-	fs.StringVar(&o.config, "config", "", "read configuration from `FILE` (must exist)")
-	fs.BoolVar(&o.sh, "s", false, "print the socket in sh syntax (the default)")
-	fs.BoolVar(&o.csh, "c", false, "print the socket in csh syntax")
-	fs.BoolVar(&o.fish, "f", false, "print the socket in fish syntax")
-	fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serveUsage)
-		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), serveUsageFooter)
-	}
-	return fs, o
-}
-
-func serve(args []string, stdout, stderr io.Writer) error {
-	fs, o := serveFlags(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vigil: error: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
+func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	level := slog.LevelInfo
 	if o.debug {
 		level = slog.LevelDebug
