@@ -21,6 +21,12 @@
 // FromConn reads only what a policy decision needs (the caller's executable
 // identity and namespaces). The parents and command lines, needed for a
 // prompt or a log line, are read on first use by Lineage, String or Summary.
+//
+// What the kernel does not tell: SO_PEERCRED names the process that called
+// connect. A same-user process can connect, hand the socket to a helper and
+// then execute a trusted program, which is what vigil will name. That is
+// the same class of attacker as one that can ptrace the user's programs,
+// which the threat model does not claim to stop.
 package caller
 
 import (
@@ -45,9 +51,15 @@ type Process struct {
 	// Hash is the hex SHA-256 of the running executable's content, read
 	// through /proc/PID/exe; "" if it could not be read (for example an
 	// execute-only file). Exe and Hash together identify the program.
-	Hash      string
-	Deleted   bool   // the executable was deleted (or renamed over) after start
-	Replaced  bool   // the path now names a different file than the one running
+	Hash string
+	// Deleted says Exe does not name the running file any more: it was
+	// deleted, or replaced, or (for a process in another mount namespace)
+	// Exe names another file in vigil's view. Rules must not match Exe
+	// when it is set; Hash still identifies the content.
+	Deleted bool
+	// Replaced says the path, as the process sees it, now names a
+	// different file than the one running.
+	Replaced  bool
 	StartTime uint64 // in clock ticks since boot, from /proc/PID/stat
 	// Argv is the command line, each argument sanitised and bounded, with a
 	// final "…" when cut short. It is what the process says, not what it
@@ -56,6 +68,8 @@ type Process struct {
 	Argv          []string
 	Terminal      bool // has a controlling terminal
 	SessionLeader bool // leads its session (a terminal's shell, a service)
+
+	elsewhere bool // Deleted because vigil's file at Exe is another file
 }
 
 // Name is the last element of the executable path, or "unknown program".
@@ -80,6 +94,8 @@ func (p Process) flags() string {
 	switch {
 	case p.Replaced:
 		return " [executable replaced since it started]"
+	case p.elsewhere:
+		return " [not the file at this path on this system]"
 	case p.Deleted:
 		return " [executable deleted since it started]"
 	}
@@ -103,8 +119,9 @@ type Info struct {
 	// built by hand uses Chain as given.
 	Chain []Process
 	// OtherMountNS and OtherPIDNS say the caller is in another mount or pid
-	// namespace than vigil (a container, unshare, a sandbox): its paths
-	// are not vigil's paths.
+	// namespace than vigil (a container, unshare, a sandbox). Its Exe is a
+	// path in its own view; when vigil's file at that path is another
+	// file, Program().Deleted is set, so a rule for the path cannot match.
 	OtherMountNS, OtherPIDNS bool
 	// Binding says how the connection was pinned to the process:
 	// "SO_PEERPIDFD", "pidfd_open+socket" or "proc+socket" on older kernels

@@ -63,17 +63,17 @@ func fromConn(c *net.UnixConn, peerPidfd bool) (*Info, error) {
 	info.handle, info.lazy = h, &lazyChain{}
 	runtime.AddCleanup(info, (*procHandle).close, h)
 
-	self, _, key, err := readProcAt(h.dir, info.PID, false)
-	if err != nil || self.Exe == "" {
-		return info, nil
-	}
-	mnt, pid, err := otherNamespaces(h.dir)
+	self, err := readProcAt(h.dir, info.PID, false)
 	if err != nil {
 		return info, nil
 	}
-	h.exe = key
-	info.Chain = []Process{self}
-	info.OtherMountNS, info.OtherPIDNS = mnt, pid
+	otherPID, err := otherNamespace(h.dir, "ns/pid", 1)
+	if err != nil {
+		return info, nil
+	}
+	h.exe = self.key
+	info.Chain = []Process{self.Process}
+	info.OtherMountNS, info.OtherPIDNS = self.otherMnt, otherPID
 	info.Binding = binding
 	return info, nil
 }
@@ -241,15 +241,15 @@ func (h *procHandle) lineage(self Process) []Process {
 			unix.Close(dir) // the parent exited while we looked
 			break
 		}
-		p, pst, _, err := readProcAt(dir, ppid, true)
+		p, err := readProcAt(dir, ppid, true)
 		if err != nil {
-			p = Process{PID: ppid} // unreadable: unknown, never guessed
+			p.Process = Process{PID: ppid} // unreadable: unknown, never guessed
 		}
-		chain = append(chain, p)
+		chain = append(chain, p.Process)
 		if child != h.dir {
 			unix.Close(child)
 		}
-		child, cst = dir, pst
+		child, cst = dir, p.stat
 		if err != nil {
 			break
 		}

@@ -33,6 +33,7 @@ const (
 	helperMode = "VIGIL_CALLER_HELPER_MODE" // "" (hold), "exit", "exec"
 	helperExec = "VIGIL_CALLER_HELPER_EXEC" // for exec: path, argv[0], args, one a line
 	helperComm = "VIGIL_CALLER_HELPER_COMM" // set comm with PR_SET_NAME first
+	helperBind = "VIGIL_CALLER_HELPER_BIND" // bind mount: source, target, one a line
 )
 
 func init() {
@@ -61,6 +62,17 @@ func helperMain(sock string) int {
 		}
 		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0); err != nil {
 			return fail("prctl", err)
+		}
+	}
+	if b := os.Getenv(helperBind); b != "" {
+		// In a mount namespace of our own: keep the mount from
+		// propagating back, then put one file over another.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fail("make / private", err)
+		}
+		src, dst, _ := strings.Cut(b, "\n")
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fail("bind mount", err)
 		}
 	}
 	// No SOCK_CLOEXEC: the connection survives exec.
@@ -181,12 +193,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// waitExe waits until pid runs the executable at path (after an exec).
+// waitExe waits until pid runs the executable at path (after an exec), and
+// has its command line: the kernel switches the executable a moment before
+// it sets up the new arguments.
 func waitExe(t *testing.T, pid int, path string) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("pid %d to run %s", pid, path), func() bool {
 		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		return l == path || l == path+deletedSuffix
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		return (l == path || l == path+deletedSuffix) && len(cmdline) > 0
 	})
 }
 
@@ -640,34 +655,70 @@ func TestNamespaces(t *testing.T) {
 			t.Errorf("same namespaces reported as other: %v %v %q", info.OtherMountNS, info.OtherPIDNS, info.Summary())
 		}
 	})
-	t.Run("other", func(t *testing.T) {
-		attrs := []*syscall.SysProcAttr{
-			{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID},
-			{
-				Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
-				UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-				GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-			},
-		}
-		var c *client
-		var err error
-		for _, a := range attrs {
-			if c, err = startClient(t, clientOpts{attrs: a}); err == nil {
-				break
+	// A namespace of the client's own: a container, or unshare. With a
+	// bind mount in it, the client's /x/git is another program than
+	// vigil's /x/git, and must not pass for it.
+	dir := realPath(t, t.TempDir())
+	git, fake := filepath.Join(dir, "git"), filepath.Join(dir, "fake")
+	copyFile(t, "/bin/true", git)
+	copyFile(t, "/bin/sleep", fake)
+	tests := []struct {
+		name       string
+		env        []string
+		exe        string
+		deleted    bool
+		flag       string
+		wantHashOf string
+	}{
+		{name: "other namespaces", exe: testBinary(t), wantHashOf: testBinary(t)},
+		{
+			name: "bind mount over a path",
+			env: []string{helperBind + "=" + fake + "\n" + git,
+				helperMode + "=exec", helperExec + "=" + git + "\ngit\n1000"},
+			exe: git, deleted: true, flag: "[not the file at this path on this system]", wantHashOf: fake,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			attrs := []*syscall.SysProcAttr{
+				{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID},
+				{
+					Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+					UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+					GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+				},
 			}
-		}
-		if err != nil {
-			t.Logf("cannot create namespaces here (%v); checked the same-namespace case only", err)
-			return
-		}
-		info := fromConnT(t, c.server, true)
-		if !info.OtherMountNS || !info.OtherPIDNS {
-			t.Errorf("other namespaces not seen: mnt %v pid %v", info.OtherMountNS, info.OtherPIDNS)
-		}
-		if s := info.Summary(); !strings.HasSuffix(s, "; in another mount and pid namespace (a container?)") {
-			t.Errorf("Summary() = %q", s)
-		}
-	})
+			var c *client
+			var err error
+			for _, a := range attrs {
+				if c, err = startClient(t, clientOpts{attrs: a, env: tt.env}); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				t.Logf("cannot create namespaces here (%v); checked the same-namespace case only", err)
+				return
+			}
+			if tt.exe != testBinary(t) {
+				waitExe(t, c.cmd.Process.Pid, tt.exe)
+			}
+			info := fromConnT(t, c.server, true)
+			if !info.OtherMountNS || !info.OtherPIDNS {
+				t.Errorf("other namespaces not seen: mnt %v pid %v", info.OtherMountNS, info.OtherPIDNS)
+			}
+			p := info.Program()
+			if p.Exe != tt.exe || p.Deleted != tt.deleted || p.Replaced {
+				t.Errorf("got exe %q deleted %v replaced %v, want %q %v false", p.Exe, p.Deleted, p.Replaced, tt.exe, tt.deleted)
+			}
+			if want := sha256File(t, tt.wantHashOf); p.Hash != want {
+				t.Errorf("hash = %q, want that of %s", p.Hash, tt.wantHashOf)
+			}
+			s := info.Summary()
+			if !strings.HasSuffix(s, "; in another mount and pid namespace (a container?)") || !strings.Contains(s, tt.flag) {
+				t.Errorf("Summary() = %q", s)
+			}
+		})
+	}
 }
 
 // Real git, and a shell in a terminal, starting a program that connects:
@@ -987,14 +1038,14 @@ func BenchmarkExeHashCached(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer unix.Close(dir)
-	if _, err := readExe(dir); err != nil {
+	if _, err := readExe(dir, false); err != nil {
 		b.Fatal(err)
 	}
 	before := hashCount.Load()
 	b.ReportAllocs()
 	defer reportCPU(b)()
 	for b.Loop() {
-		if x, err := readExe(dir); err != nil || x.hash == "" {
+		if x, err := readExe(dir, false); err != nil || x.hash == "" {
 			b.Fatal(err)
 		}
 	}
