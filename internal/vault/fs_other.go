@@ -1,0 +1,34 @@
+//go:build !unix
+
+package vault
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
+
+// Modes and owners mean nothing portable here: the store relies on the
+// user's profile directory being private. Windows needs a DACL check before
+// vigil ships there.
+const permsEnforced = false
+
+var errSymlink = errors.New("symbolic link")
+
+func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
+
+func openNoFollow(path string) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, errSymlink
+	}
+	return os.Open(path)
+}
+
+func syncDir(string) error { return nil }
+
+// lockDir does not lock: writers in several processes are not serialised.
+func lockDir(string, bool) (func(), error) { return func() {}, nil }
