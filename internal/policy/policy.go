@@ -5,8 +5,8 @@ package policy
 
 import (
 	"fmt"
-	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // Action is what a rule (or the default) says to do.
@@ -76,14 +76,6 @@ func (r Rule) Validate() error {
 		if r.Purpose != PurposeLogin {
 			return fmt.Errorf("host %q needs purpose = \"login\": only logins have a destination", r.Host)
 		}
-		if _, err := path.Match(r.Host, ""); err != nil {
-			return fmt.Errorf("host %q: bad pattern", r.Host)
-		}
-	}
-	if r.Key != "" && !isFingerprint(r.Key) {
-		if _, err := path.Match(r.Key, ""); err != nil {
-			return fmt.Errorf("key %q: bad pattern", r.Key)
-		}
 	}
 	return nil
 }
@@ -152,7 +144,7 @@ func (r *Rule) Matches(req Request) bool {
 			if r.Key != req.KeyFingerprint {
 				return false
 			}
-		} else if ok, _ := path.Match(r.Key, req.KeyComment); !ok {
+		} else if !globOrEqual(r.Key, req.KeyComment) {
 			return false
 		}
 	}
@@ -166,11 +158,42 @@ func (r *Rule) Matches(req Request) bool {
 		if req.Host == "" {
 			return false // an unverified destination never matches a host rule
 		}
-		if ok, _ := path.Match(r.Host, req.Host); !ok {
+		if !globOrEqual(r.Host, req.Host) {
 			return false
 		}
 	}
 	return true
+}
+
+// globOrEqual matches a pattern where "*" stands for any run of characters
+// and "?" for one, and every other character for itself: no character
+// classes, because "[127.0.0.1]:2222" is how known_hosts names a host on
+// another port.
+func globOrEqual(pattern, s string) bool {
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case '*':
+			for i := len(s); i >= 0; i-- {
+				if globOrEqual(pattern[1:], s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			_, size := utf8.DecodeRuneInString(s)
+			if size == 0 {
+				return false
+			}
+			s = s[size:]
+		default:
+			if len(s) == 0 || s[0] != pattern[0] {
+				return false
+			}
+			s = s[1:]
+		}
+		pattern = pattern[1:]
+	}
+	return s == ""
 }
 
 // String renders the rule as it was understood, for vigil check and logs.

@@ -13,6 +13,7 @@ func TestDecide(t *testing.T) {
 		{N: 3, Key: "SHA256:abc", Action: Deny},
 		{N: 4, Purpose: "namespace:ci@example.com", Forwarded: true, Action: Allow},
 		{N: 5, Exe: "/usr/bin/git", Purpose: "git", Action: Ask},
+		{N: 6, Purpose: "login", Host: "[127.0.0.1]:2222", Action: Allow},
 	}
 	base := Request{KeyFingerprint: "SHA256:zzz", KeyComment: "laptop"}
 	with := func(f func(*Request)) Request { r := base; f(&r); return r }
@@ -39,6 +40,8 @@ func TestDecide(t *testing.T) {
 		{"denied key forwarded is not local rule", with(func(r *Request) { r.KeyFingerprint, r.Forwarded = "SHA256:abc", true }), Ask, 0},
 		{"forwarded namespace", with(func(r *Request) { r.Purpose, r.Forwarded = "namespace:ci@example.com", true }), Allow, 4},
 		{"forwarded-only rule, local request", with(func(r *Request) { r.Purpose = "namespace:ci@example.com" }), Ask, 0},
+		{"port host literally", with(func(r *Request) { r.Purpose, r.Host = "login", "[127.0.0.1]:2222" }), Allow, 6},
+		{"port host not a class", with(func(r *Request) { r.Purpose, r.Host = "login", "1:2222" }), Ask, 0},
 		{"explicit ask", with(func(r *Request) { r.Exe, r.Purpose = "/usr/bin/git", "git" }), Ask, 5},
 	}
 	for _, tt := range tests {
@@ -68,13 +71,35 @@ func TestValidate(t *testing.T) {
 		{Rule{Purpose: "sign"}, "purpose"},
 		{Rule{Purpose: "namespace:"}, "purpose"},
 		{Rule{Host: "github.com"}, "needs purpose"},
-		{Rule{Purpose: "login", Host: "[bad"}, "bad pattern"},
-		{Rule{Key: "[bad"}, "bad pattern"},
+		{Rule{Purpose: "login", Host: "[127.0.0.1]:2222"}, ""},
 	}
 	for _, tt := range tests {
 		err := tt.rule.Validate()
 		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("Validate(%+v) = %v, want %q", tt.rule, err, tt.err)
+		}
+	}
+}
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"github.com", "github.com", true},
+		{"*.github.com", "api.github.com", true},
+		{"*.github.com", "github.com", false},
+		{"*", "", true},
+		{"work-*", "work-laptop", true},
+		{"work-?", "work-é", true},
+		{"a*b*c", "axxbyyc", true},
+		{"a*b*c", "axxbyy", false},
+		{"[127.0.0.1]:*", "[127.0.0.1]:2222", true},
+		{"[12]", "1", false},
+	}
+	for _, tt := range tests {
+		if got := globOrEqual(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("glob(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
 		}
 	}
 }

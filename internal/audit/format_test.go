@@ -1,0 +1,62 @@
+package audit
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTable(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	recs := []Record{
+		{Event: Event{Time: t0, Kind: KindSign, Decision: Allowed, Caller: Caller{Process: Process{Exe: "/usr/bin/ssh"}},
+			Intent: Intent{Purpose: "login", User: "git", Host: "github.com"}, Key: "SHA256:abc", By: By{Rule: "3"}}},
+		{Event: Event{Time: t0, Kind: KindSign, Decision: Denied, Caller: Caller{Process: Process{Exe: "/tmp/\x1b[31mevil"}},
+			Intent: Intent{Purpose: "namespace:file", Host: "gro.buhtig\u202e"}, Origin: Forwarded,
+			Key: "SHA256:" + strings.Repeat("x", 43), By: By{Approver: "askpass"}}},
+		{Event: Event{Time: t0, Kind: KindCredential, Decision: Allowed, Intent: Intent{Purpose: "cargo", Resource: "crate foo 0.2.0"},
+			By: By{Grant: "g1", Approver: "askpass"}}},
+		{Event: Event{Time: t0, Kind: KindAuditGap, Detail: "2 events not recorded"}},
+	}
+	var b bytes.Buffer
+	tab := NewTable(&b, time.FixedZone("X", 2*3600))
+	for i := range recs {
+		if err := tab.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `TIME                PROGRAM          PURPOSE            HOST                         KEY                    DECISION
+2026-05-01 14:00:00 ssh              login              git@github.com               SHA256:abc             allowed (rule 3)
+2026-05-01 14:00:00 \x1b[31mevil     namespace:file (f… gro.buhtig\u202e             SHA256:xxxxxxxxxxxxxx… denied (askpass)
+2026-05-01 14:00:00 -                cargo credential   crate foo 0.2.0              -                      allowed (grant g1, askpass)
+2026-05-01 14:00:00 -                audit gap          -                            -                      2 events not recorded
+`
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	dir := logDir(t)
+	l := openLog(t, dir, Options{})
+	mustAppend(t, l, fullEvent(KindSign))
+	e := entries(t, dir, Filter{})[0]
+	var b bytes.Buffer
+	if err := WriteJSON(&b, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != string(e.Raw)+"\n" || Hash(e.Raw) != l.Head().Hash {
+		t.Errorf("WriteJSON wrote %q", got)
+	}
+	// Without the stored bytes, the record is marshalled: the same line.
+	b.Reset()
+	e2 := e
+	e2.Raw = nil
+	if err := WriteJSON(&b, e2); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != string(e.Raw)+"\n" {
+		t.Errorf("WriteJSON without Raw wrote\n%s\nwant\n%s", got, e.Raw)
+	}
+}
