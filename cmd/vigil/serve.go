@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/config"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/knownhosts"
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
 
@@ -110,6 +111,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		PromptTimeout:   promptTimeout,
 		DefaultLifetime: firstDuration(o.lifetime, cfg.Lifetime, 0),
 		Rules:           cfg.Rules,
+		KnownHostsFiles: knownHostsFiles(),
 		Log:             logger,
 	}
 	if approverProgram != "" {
@@ -203,6 +205,13 @@ func listen(socket string, ownDir bool, logger *slog.Logger) (agentSocket, error
 		return nil, err
 	}
 	return ownSocket{sock}, nil
+}
+
+// knownHostsFiles are the files that name verified hosts in prompts: the
+// user's and the system's defaults, never files a caller names.
+func knownHostsFiles() []string {
+	home, _ := os.UserHomeDir() // without a home, only the system files
+	return knownhosts.DefaultFiles(home)
 }
 
 func loadConfig(explicit string) (config.Config, error) {

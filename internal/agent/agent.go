@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/knownhosts"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
 
@@ -45,7 +46,10 @@ type Config struct {
 	// Rules decide before anyone is asked; see package policy. SetRules
 	// replaces them while serving.
 	Rules []policy.Rule
-	Log   *slog.Logger
+	// KnownHostsFiles name verified host keys for prompts and host rules:
+	// the user's default known_hosts files (see knownhosts.DefaultFiles).
+	KnownHostsFiles []string
+	Log             *slog.Logger
 }
 
 // Agent holds what all connections share. Its methods are safe for
@@ -55,6 +59,10 @@ type Agent struct {
 	log     *slog.Logger
 	prompts promptQueue
 	rules   atomic.Pointer[[]policy.Rule]
+	hosts   knownhosts.Cache
+	// pins maps an executable path named by an allow rule to the content
+	// hash it had when the rule first matched.
+	pins sync.Map
 
 	// Unlock attempts are serialised and rate limited across all
 	// connections, so opening many connections does not speed up guessing.

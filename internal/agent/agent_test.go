@@ -123,7 +123,7 @@ func TestSignNeedsApproval(t *testing.T) {
 		t.Fatalf("approver asked %d times, want once per signature (2)", len(prompts))
 	}
 	p := prompts[1]
-	for _, want := range []string{ssh.FingerprintSHA256(pub), `work\x1b[31m key`, "[added with confirm]", "(pid ", "Path: local"} {
+	for _, want := range []string{ssh.FingerprintSHA256(pub), `work\x1b[31m key`, "[added with confirm]", "(pid ", "path:    local", "Allow agent.test to sign unrecognised data (4 bytes)?"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("prompt lacks %q:\n%s", want, p)
 		}

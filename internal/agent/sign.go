@@ -37,7 +37,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	}
 	key, err := a.cfg.Keys.Lookup(m.KeyBlob)
 	if err != nil {
-		a.log.Info("sign refused: no such key", "caller", c.who.String())
+		a.log.Info("sign refused: no such key", "caller", c.who.Program().String())
 		return failure
 	}
 	in := intent.Parse(m.Data)
@@ -49,7 +49,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 			return
 		}
 		a.log.Log(ctx, level, "sign request", "outcome", outcome, "why", why, "fp", key.Fingerprint,
-			"caller", c.who.String(), "purpose", in.String(), "forwarded", c.forwarded(),
+			"caller", c.who.Program().String(), "purpose", in.String(), "forwarded", c.forwarded(),
 			"len", len(m.Data), "latency", time.Since(start).Round(time.Microsecond))
 	}
 	if a.cfg.Keys.Locked() {
@@ -60,17 +60,32 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		logSign(outcomeRefused, why)
 		return failure
 	}
+	// Only logins have a destination to work out; other purposes skip the
+	// known_hosts lookup on the allow path.
+	var dest destination
+	if in.Kind == intent.Login || c.forwarded() {
+		dest = a.destinationOf(c, in)
+	}
 	why := "approved"
-	switch d := policy.Decide(*a.rules.Load(), a.policyRequest(c, key, in)); d.Action {
-	case policy.Deny:
+	d := policy.Decide(*a.rules.Load(), a.policyRequest(c, key, in, dest))
+	var note string
+	if d.Action == policy.Allow {
+		note = a.checkPin(c, d.Rule)
+	}
+	switch {
+	case d.Action == policy.Deny:
 		logSign(outcomeDenied, d.Rule.String())
 		return failure
-	case policy.Allow:
+	case d.Action == policy.Allow && note == "":
 		why, level = d.Rule.String(), slog.LevelDebug
 	default:
-		if outcome, why := a.decide(ctx, c, key, in); outcome != outcomeSigned {
+		if outcome, why := a.decide(ctx, c, key, in, dest, note); outcome != outcomeSigned {
 			logSign(outcome, why)
 			return failure
+		}
+		if d.Action == policy.Allow && c.who.Program().Hash != "" {
+			// The person accepted the changed program: pin what they saw.
+			a.pins.Store(d.Rule.Exe, c.who.Program().Hash)
 		}
 	}
 	// The person said yes, but to this client only: if it has gone, the
@@ -93,15 +108,18 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 }
 
 // policyRequest gathers the verified facts policy rules can match on.
-func (a *Agent) policyRequest(c *conn, key keystore.Key, in intent.Intent) policy.Request {
+func (a *Agent) policyRequest(c *conn, key keystore.Key, in intent.Intent, dest destination) policy.Request {
 	req := policy.Request{
 		KeyFingerprint: key.Fingerprint,
 		KeyComment:     key.Comment,
 		Forwarded:      c.forwarded(),
+		Host:           dest.verifiedHost(),
 	}
-	// A program whose executable was deleted or replaced since it started
-	// is not the program at that path: it matches no exe rule.
-	if p := c.who.Program(); !p.Deleted {
+	// A program whose executable was deleted or replaced since it started,
+	// or that runs in another mount namespace (where it can bind-mount its
+	// own file over /usr/bin/git), is not the program at that path: it
+	// matches no exe rule.
+	if p := c.who.Program(); !p.Deleted && !c.who.OtherMountNS {
 		req.Exe = p.Exe
 	}
 	switch in.Kind {
@@ -116,7 +134,7 @@ func (a *Agent) policyRequest(c *conn, key keystore.Key, in intent.Intent) polic
 }
 
 // decide asks the approver, one prompt at a time, and says what happened.
-func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent.Intent) (outcome, why string) {
+func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, note string) (outcome, why string) {
 	if a.cfg.Approver == nil {
 		return outcomeRefused, "no approver configured (set --approver or SSH_ASKPASS): refusing to sign without asking"
 	}
@@ -133,7 +151,11 @@ func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent
 	}
 	ask, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
-	ok, err := a.cfg.Approver.Confirm(ask, promptText(c, key, in))
+	text := promptText(c, key, in, dest)
+	if note != "" {
+		text += "  NOTE:    " + note + "\n"
+	}
+	ok, err := a.cfg.Approver.Confirm(ask, text)
 	switch {
 	case ask.Err() != nil:
 		return ctxOutcome(ctx), "prompt closed unanswered"
@@ -145,6 +167,27 @@ func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent
 	return outcomeSigned, ""
 }
 
+// checkPin binds an allow rule that names a program to that program's
+// content: the first time the rule matches, the executable's hash is
+// pinned; if a later caller at the same path runs other content (an
+// upgrade, or tampering), the rule does not apply and the person is asked,
+// told why. It returns that note, or "" when the rule may apply.
+func (a *Agent) checkPin(c *conn, r *policy.Rule) string {
+	if r.Exe == "" {
+		return ""
+	}
+	hash := c.who.Program().Hash
+	if hash == "" {
+		return "the rule names this program, but its content could not be read to check it"
+	}
+	pinned, loaded := a.pins.LoadOrStore(r.Exe, hash)
+	if loaded && pinned.(string) != hash {
+		return fmt.Sprintf("%s changed since rule %d first allowed it (content SHA-256 %.12s…, was %.12s…)",
+			sanitize.Line(r.Exe, 128), r.N, hash, pinned.(string))
+	}
+	return ""
+}
+
 // ctxOutcome tells a hang-up from a timeout, given the request's context.
 func ctxOutcome(request context.Context) string {
 	if request.Err() != nil {
@@ -153,23 +196,61 @@ func ctxOutcome(request context.Context) string {
 	return outcomeTimeout
 }
 
-// promptText says, one fact per line, what the person is asked to allow.
-// Everything a caller controls is sanitised.
-func promptText(c *conn, key keystore.Key, in intent.Intent) string {
+// promptText says what the person is asked to allow: a title line, then
+// one fact per line. Everything a caller controls is sanitised.
+func promptText(c *conn, key keystore.Key, in intent.Intent, d destination) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "vigil: allow %s to sign?\n", sanitize.Line(c.who.Program().Name(), 64))
-	fmt.Fprintf(&b, "Key: %s (%s %s)", sanitize.Line(key.Comment, 80), key.Describe(), key.Fingerprint)
+	prog := c.who.Program()
+	fmt.Fprintf(&b, "Allow %s to %s?\n", sanitize.Line(prog.Name(), 64), purposePhrase(in, d))
+	fmt.Fprintf(&b, "  program: %s\n", prog.String())
+	fmt.Fprintf(&b, "  who:     %s\n", c.who.Summary())
+	if lineage := c.who.Lineage(); len(lineage) > 1 {
+		parents := make([]string, 0, len(lineage)-1)
+		for _, p := range lineage[1:] {
+			parents = append(parents, p.String())
+		}
+		fmt.Fprintf(&b, "  parents: %s\n", strings.Join(parents, " ← "))
+	}
+	if in.Kind == intent.Login {
+		fmt.Fprintf(&b, "  host:    %s\n", d.hostLine())
+	}
+	fmt.Fprintf(&b, "  key:     %s %s %s", sanitize.Line(key.Comment, 80), key.Describe(), key.Fingerprint)
 	if key.Confirm {
 		b.WriteString(" [added with confirm]")
 	}
-	fmt.Fprintf(&b, "\nFor: %s\n", in.String())
-	fmt.Fprintf(&b, "Program: %s\n", c.who.String())
+	b.WriteString("\n")
 	if c.forwarded() {
-		b.WriteString("Path: FORWARDED agent connection (the request comes from another host)\n")
+		from := "an unknown host"
+		if d.fwdFrom != "" {
+			from = sanitize.Line(d.fwdFrom, 128)
+			if d.fwdKnown {
+				from += " (verified)"
+			} else {
+				from += " (not verified)"
+			}
+		}
+		fmt.Fprintf(&b, "  FORWARDED from %s: the request comes from another host\n", from)
 	} else {
-		b.WriteString("Path: local\n")
+		b.WriteString("  path:    local\n")
 	}
 	return b.String()
+}
+
+// purposePhrase completes "Allow PROGRAM to ...?".
+func purposePhrase(in intent.Intent, d destination) string {
+	switch in.Kind {
+	case intent.Login:
+		return fmt.Sprintf("log in as %s to %s", sanitize.Line(in.User, 64), d.shortHost())
+	case intent.SSHSIG:
+		switch in.Namespace {
+		case "git":
+			return "sign a git commit or tag"
+		case "file":
+			return "sign a file"
+		}
+		return fmt.Sprintf("sign data for namespace %q", sanitize.Line(in.Namespace, 64))
+	}
+	return fmt.Sprintf("sign unrecognised data (%d bytes)", in.Len)
 }
 
 // checkLogin refuses a login signature whose session does not match the

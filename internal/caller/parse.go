@@ -11,7 +11,7 @@ import (
 // Bounds on what is kept of a command line. Everything past them is
 // replaced by a single "…" argument.
 const (
-	maxArgs     = 32   // arguments kept per process
+	maxArgs     = 256  // arguments kept per process: enough for ssh with many -o options
 	maxArgRunes = 200  // runes kept per argument, after sanitising
 	maxCmdline  = 4096 // bytes of /proc/PID/cmdline read
 )

@@ -546,7 +546,11 @@ func startVigil(t testing.TB, ap *approver, flags ...string) *agentProc {
 
 // vigilEnv is the environment vigil runs with: built from scratch, its own home and XDG directories.
 func vigilEnv(t testing.TB) []string {
-	home := t.TempDir()
+	return vigilEnvHome(t.TempDir())
+}
+
+// vigilEnvHome is vigilEnv with a home directory the test prepared.
+func vigilEnvHome(home string) []string {
 	return []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
@@ -561,13 +565,19 @@ func vigilEnv(t testing.TB) []string {
 // launchVigil starts vigil serve and waits for its first stdout line, or for it to exit.
 func launchVigil(t testing.TB, bin, sock string, ap *approver, flags ...string) (*agentProc, error) {
 	t.Helper()
+	return launchVigilHome(t, bin, sock, t.TempDir(), ap, flags...)
+}
+
+// launchVigilHome is launchVigil with vigil's HOME set to home.
+func launchVigilHome(t testing.TB, bin, sock, home string, ap *approver, flags ...string) (*agentProc, error) {
+	t.Helper()
 	args := []string{"serve", "--socket", sock}
 	if ap != nil {
 		args = append(args, "--approver", ap.path)
 	}
 	args = append(args, flags...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = vigilEnv(t)
+	cmd.Env = vigilEnvHome(home)
 	out := &firstLineWriter{line: make(chan string, 1)}
 	cmd.Stdout = out
 	p := startProc(t, "vigil", cmd)

@@ -139,8 +139,13 @@ func TestForwardedAgent(t *testing.T) {
 		checkPrompt(t, pr, k.fingerprint(), k.comment)
 	}
 	t.Logf("login prompt:\n%s\nforwarded sign prompt:\n%s", ps[0].Text, ps[1].Text)
-	if !a.isOpenSSH() && strings.Contains(ps[0].Text, "Path: local") && strings.Contains(ps[1].Text, "Path: local") {
-		t.Errorf("the prompt for a signature asked through a forwarded agent says it is local:\n%s", ps[1].Text)
+	if !a.isOpenSSH() {
+		if !strings.Contains(ps[0].Text, "path:    local") {
+			t.Errorf("the local login's prompt does not say it is local:\n%s", ps[0].Text)
+		}
+		if !strings.Contains(ps[1].Text, "FORWARDED from") || strings.Contains(ps[1].Text, "path:    local") {
+			t.Errorf("the prompt for a signature asked through a forwarded agent does not say so:\n%s", ps[1].Text)
+		}
 	}
 }
 
@@ -176,14 +181,19 @@ func TestForwardedAgentSecondHop(t *testing.T) {
 	if a.isOpenSSH() {
 		return
 	}
+	// vigil names each server by the host key it proved with session-bind:
+	// the first login is to hop 1, the forwarded one to hop 2, from hop 1.
 	fp1, fp2 := ssh.FingerprintSHA256(hop1.hostKey), ssh.FingerprintSHA256(hop2.hostKey)
-	if strings.Contains(ps[0].Text, fp1) {
-		// vigil names the server by its host key: the second login must name the second server.
-		if !strings.Contains(ps[1].Text, fp2) || strings.Contains(ps[1].Text, fp1) {
-			t.Errorf("the forwarded login to hop 2 (host key %s) is shown as:\n%s", fp2, ps[1].Text)
-		}
+	if h := promptLine(ps[0].Text, "host:"); !strings.Contains(h, fp1) {
+		t.Errorf("the login to hop 1 (host key %s) is shown as %q", fp1, h)
 	}
-	if strings.Contains(ps[1].Text, "Path: local") {
+	if h := promptLine(ps[1].Text, "host:"); !strings.Contains(h, fp2) || strings.Contains(h, fp1) {
+		t.Errorf("the forwarded login to hop 2 (host key %s) is shown as %q", fp2, h)
+	}
+	if f := promptLine(ps[1].Text, "FORWARDED from"); !strings.Contains(f, fp1) {
+		t.Errorf("the forwarded login does not say it came through hop 1 (%s): %q", fp1, f)
+	}
+	if strings.Contains(ps[1].Text, "path:    local") {
 		t.Errorf("the forwarded login's prompt says it is local:\n%s", ps[1].Text)
 	}
 }
@@ -194,4 +204,15 @@ func quoteAll(args []string) []string {
 		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return out
+}
+
+// promptLine returns the first line of a prompt that starts, after
+// indentation, with prefix.
+func promptLine(text, prefix string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), prefix) {
+			return l
+		}
+	}
+	return ""
 }
