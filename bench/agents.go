@@ -153,7 +153,7 @@ func start(ctx context.Context, l launch, dir string, timeout time.Duration) (*a
 	}
 	cmd.Stderr = logf
 	// If the benchmark dies, so do the agents.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	var stdout io.ReadCloser
 	if l.readyLine != "" {
 		if stdout, err = cmd.StdoutPipe(); err != nil {
