@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/approve"
+	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/config"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
@@ -61,6 +62,7 @@ others. A --socket in another directory is used as given (like ssh-agent -a).
 		fs.BoolVar(&o.csh, "c", false, "print the socket in csh syntax")
 		fs.BoolVar(&o.fish, "f", false, "print the socket in fish syntax")
 		fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
+		fs.StringVar(&o.auditDir, "audit-dir", "", "keep the audit log in `DIR` (default: see vigil help audit)")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if err := noArgs(args, stderr); err != nil {
 				return err
@@ -72,6 +74,7 @@ others. A --socket in another directory is used as given (like ssh-agent -a).
 
 type serveOptions struct {
 	socket, approver, config string
+	auditDir                 string
 	promptTimeout, lifetime  time.Duration
 	csh, sh, fish, debug     bool
 }
@@ -104,6 +107,12 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--prompt-timeout %v is too short for a person to answer (at least 1s)", promptTimeout)
 	}
 
+	auditLog, err := openAudit(o.auditDir, cfg)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+
 	keys := keystore.New(logger)
 	defer keys.Wipe()
 	acfg := agent.Config{
@@ -112,6 +121,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		DefaultLifetime: firstDuration(o.lifetime, cfg.Lifetime, 0),
 		Rules:           cfg.Rules,
 		KnownHostsFiles: knownHostsFiles(),
+		Audit:           auditLog,
 		Log:             logger,
 	}
 	if approverProgram != "" {
@@ -140,7 +150,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	fmt.Fprint(stdout, exportLine(o, socket))
 	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout, "rules", len(cfg.Rules))
 	ag := agent.New(acfg)
-	go reloadOnHangup(ctx, o.config, ag, logger)
+	go reloadOnHangup(ctx, o.config, ag, auditLog, logger)
 	if err := daemon.Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
 		logger.Warn("could not tell systemd the agent is ready", "err", err)
 	}
@@ -151,7 +161,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 
 // reloadOnHangup re-reads the rules on SIGHUP. A file that does not parse
 // keeps the rules in force, and the log says why.
-func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, logger *slog.Logger) {
+func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *audit.Log, logger *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -164,10 +174,13 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, logge
 		cfg, err := loadConfig(explicit)
 		if err != nil {
 			logger.Error("config reload failed; keeping the rules in force", "err", err)
+			log.Append(audit.Event{Kind: audit.KindConfigReloaded, Decision: audit.Failed, Detail: err.Error()})
 			continue
 		}
 		ag.SetRules(cfg.Rules)
 		logger.Info("config reloaded", "rules", len(cfg.Rules))
+		log.Append(audit.Event{Kind: audit.KindConfigReloaded, Decision: audit.Allowed,
+			Detail: fmt.Sprintf("%d rules", len(cfg.Rules))})
 	}
 }
 
@@ -205,6 +218,29 @@ func listen(socket string, ownDir bool, logger *slog.Logger) (agentSocket, error
 		return nil, err
 	}
 	return ownSocket{sock}, nil
+}
+
+// openAudit opens the audit log. A log that cannot be opened stops vigil
+// from starting: signing without a record is what on_audit_failure =
+// "continue" allows only for write failures that come later.
+func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
+	dir := firstSet(flagDir, cfg.AuditDir)
+	if dir == "" {
+		d, err := defaultAuditDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	policy := audit.Refuse
+	if cfg.OnAuditFailure == "continue" {
+		policy = audit.Continue
+	}
+	l, err := audit.Open(dir, audit.Options{OnFailure: policy})
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return l, nil
 }
 
 // knownHostsFiles are the files that name verified hosts in prompts: the

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/keystore"
 )
 
@@ -20,17 +22,23 @@ import (
 // constraints) is parsed by x/crypto's own server, run on this one frame:
 // its parsers are reviewed and fuzzed upstream, and they refuse unknown
 // constraint types. capture receives the parsed key instead of a keyring.
-func (a *Agent) add(c *conn, req []byte) []byte {
+func (a *Agent) add(c *conn, req []byte, start time.Time) []byte {
 	added, err := parseAdd(req)
 	if err != nil {
 		a.log.Warn("add key refused", "caller", c.who.String(), "err", err)
+		a.recordAdmin(c, audit.KindAdd, audit.Denied, "", err.Error(), start)
 		return failure
+	}
+	fp := ""
+	if pub, err := ssh.NewPublicKey(publicOf(added.PrivateKey)); err == nil {
+		fp = ssh.FingerprintSHA256(pub)
 	}
 	if len(added.ConstraintExtensions) > 0 {
 		// Never accept a key while dropping a restriction the user asked
 		// for (x/crypto's CVE-2026-39832): refuse the whole add.
-		a.log.Warn("add key refused: unsupported constraint", "caller", c.who.String(),
-			"constraint", added.ConstraintExtensions[0].ExtensionName)
+		name := added.ConstraintExtensions[0].ExtensionName
+		a.log.Warn("add key refused: unsupported constraint", "caller", c.who.String(), "constraint", name)
+		a.recordAdmin(c, audit.KindAdd, audit.Denied, fp, "unsupported constraint "+name, start)
 		return failure
 	}
 	lifetime := time.Duration(added.LifetimeSecs) * time.Second
@@ -41,11 +49,21 @@ func (a *Agent) add(c *conn, req []byte) []byte {
 		keystore.Constraints{Confirm: added.ConfirmBeforeUse, Lifetime: lifetime})
 	if err != nil {
 		a.log.Warn("add key refused", "caller", c.who.String(), "err", err)
+		a.recordAdmin(c, audit.KindAdd, audit.Denied, fp, err.Error(), start)
 		return failure
 	}
+	a.recordAdmin(c, audit.KindAdd, audit.Allowed, k.Fingerprint, k.Describe(), start)
 	a.log.Info("key added", "fp", k.Fingerprint, "type", k.Describe(), "confirm", k.Confirm,
 		"lifetime", lifetime, "caller", c.who.String())
 	return success
+}
+
+// publicOf returns the public half of a parsed private key, or nil.
+func publicOf(priv any) any {
+	if s, ok := priv.(interface{ Public() crypto.PublicKey }); ok {
+		return s.Public()
+	}
+	return nil
 }
 
 var errNoKey = errors.New("agent: add request carried no key")

@@ -49,7 +49,9 @@ type Config struct {
 	// KnownHostsFiles name verified host keys for prompts and host rules:
 	// the user's default known_hosts files (see knownhosts.DefaultFiles).
 	KnownHostsFiles []string
-	Log             *slog.Logger
+	// Audit, if set, records every decision; see AuditLog.
+	Audit AuditLog
+	Log   *slog.Logger
 }
 
 // Agent holds what all connections share. Its methods are safe for

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
@@ -36,6 +37,7 @@ var (
 // handle answers one request. It never panics on bad input and never
 // returns an empty reply.
 func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
+	start := time.Now()
 	if len(req) == 0 {
 		return failure
 	}
@@ -50,7 +52,7 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 	case msgAddIdentity, msgAddIDConstrained:
 		// The frame holds a private key: wipe it once parsed.
 		defer secmem.Wipe(req)
-		return a.add(c, req)
+		return a.add(c, req, start)
 	case msgRemoveIdentity:
 		var m struct {
 			KeyBlob []byte `sshtype:"18"`
@@ -58,20 +60,22 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 		if ssh.Unmarshal(req, &m) != nil {
 			return failure
 		}
-		return a.remove(c, m.KeyBlob)
+		return a.remove(c, m.KeyBlob, start)
 	case msgRemoveAll:
 		if len(req) != 1 {
 			return failure
 		}
 		if err := a.cfg.Keys.RemoveAll(); err != nil {
 			a.log.Warn("remove all keys refused", "caller", c.who.String(), "err", err)
+			a.recordAdmin(c, audit.KindRemoveAll, audit.Denied, "", err.Error(), start)
 			return failure
 		}
 		a.log.Info("all keys removed", "caller", c.who.String())
+		a.recordAdmin(c, audit.KindRemoveAll, audit.Allowed, "", "", start)
 		return success
 	case msgLock, msgUnlock:
 		defer secmem.Wipe(req)
-		return a.lockUnlock(ctx, c, req)
+		return a.lockUnlock(ctx, c, req, start)
 	case msgExtension:
 		return a.extension(c, req)
 	}
@@ -90,20 +94,22 @@ func (a *Agent) list() []byte {
 	return reply
 }
 
-func (a *Agent) remove(c *conn, blob []byte) []byte {
+func (a *Agent) remove(c *conn, blob []byte, start time.Time) []byte {
 	k, err := a.cfg.Keys.Lookup(blob)
 	if err == nil {
 		err = a.cfg.Keys.Remove(blob)
 	}
 	if err != nil {
 		a.log.Info("remove key refused", "caller", c.who.String(), "err", err)
+		a.recordAdmin(c, audit.KindRemove, audit.Denied, k.Fingerprint, err.Error(), start)
 		return failure
 	}
 	a.log.Info("key removed", "fp", k.Fingerprint, "caller", c.who.String())
+	a.recordAdmin(c, audit.KindRemove, audit.Allowed, k.Fingerprint, "", start)
 	return success
 }
 
-func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte) []byte {
+func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte, start time.Time) []byte {
 	var m struct {
 		Type       byte
 		Passphrase []byte
@@ -115,16 +121,20 @@ func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte) []byte {
 	if m.Type == msgLock {
 		if err := a.cfg.Keys.Lock(m.Passphrase); err != nil {
 			a.log.Warn("lock refused", "caller", c.who.String(), "err", err)
+			a.recordAdmin(c, audit.KindLock, audit.Failed, "", err.Error(), start)
 			return failure
 		}
 		a.log.Info("agent locked", "caller", c.who.String())
+		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "", start)
 		return success
 	}
 	if err := a.unlock(ctx, m.Passphrase); err != nil {
 		a.log.Warn("unlock refused", "caller", c.who.String(), "err", err)
+		a.recordAdmin(c, audit.KindUnlock, audit.Failed, "", err.Error(), start)
 		return failure
 	}
 	a.log.Info("agent unlocked", "caller", c.who.String())
+	a.recordAdmin(c, audit.KindUnlock, audit.Allowed, "", "", start)
 	return success
 }
 

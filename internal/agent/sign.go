@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/intent"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/policy"
@@ -38,19 +39,33 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	key, err := a.cfg.Keys.Lookup(m.KeyBlob)
 	if err != nil {
 		a.log.Info("sign refused: no such key", "caller", c.who.Program().String())
+		fp := "unparseable key"
+		if pub, err := ssh.ParsePublicKey(m.KeyBlob); err == nil {
+			fp = ssh.FingerprintSHA256(pub)
+		}
+		a.record(audit.Event{Kind: audit.KindSign, Decision: audit.Denied, Caller: callerFacts(c.who, true),
+			Key: fp, Origin: origin(c), Latency: time.Since(start), Detail: "no such key in the agent"})
 		return failure
 	}
 	in := intent.Parse(m.Data)
 	// A signature a rule allowed is routine and logged at debug level;
-	// anything a person decided, or that was refused, at info.
+	// anything a person decided, or that was refused, at info. Every
+	// outcome is also one audit record.
 	level := slog.LevelInfo
-	logSign := func(outcome, why string) {
-		if !a.log.Enabled(ctx, level) {
-			return
+	var dest destination
+	by := audit.By{}
+	logSign := func(outcome, why string) (refuse bool) {
+		if a.log.Enabled(ctx, level) {
+			a.log.Log(ctx, level, "sign request", "outcome", outcome, "why", why, "fp", key.Fingerprint,
+				"caller", c.who.Program().String(), "purpose", in.String(), "forwarded", c.forwarded(),
+				"len", len(m.Data), "latency", time.Since(start).Round(time.Microsecond))
 		}
-		a.log.Log(ctx, level, "sign request", "outcome", outcome, "why", why, "fp", key.Fingerprint,
-			"caller", c.who.Program().String(), "purpose", in.String(), "forwarded", c.forwarded(),
-			"len", len(m.Data), "latency", time.Since(start).Round(time.Microsecond))
+		return a.record(audit.Event{
+			Kind: audit.KindSign, Decision: outcomeDecision[outcome],
+			Caller: callerFacts(c.who, level != slog.LevelDebug), Key: key.Fingerprint,
+			Intent: intentFacts(in, dest), Origin: origin(c), By: by,
+			Latency: time.Since(start), DataSHA256: audit.DataHash(m.Data), Detail: why,
+		})
 	}
 	if a.cfg.Keys.Locked() {
 		logSign(outcomeRefused, "agent is locked")
@@ -62,7 +77,6 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	}
 	// Only logins have a destination to work out; other purposes skip the
 	// known_hosts lookup on the allow path.
-	var dest destination
 	if in.Kind == intent.Login || c.forwarded() {
 		dest = a.destinationOf(c, in)
 	}
@@ -72,6 +86,9 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	if d.Action == policy.Allow {
 		note = a.checkPin(c, d.Rule)
 	}
+	if d.Rule != nil {
+		by.Rule = fmt.Sprint(d.Rule.N)
+	}
 	switch {
 	case d.Action == policy.Deny:
 		logSign(outcomeDenied, d.Rule.String())
@@ -79,6 +96,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	case d.Action == policy.Allow && note == "":
 		why, level = d.Rule.String(), slog.LevelDebug
 	default:
+		by.Approver = a.approverName()
 		if outcome, why := a.decide(ctx, c, key, in, dest, note); outcome != outcomeSigned {
 			logSign(outcome, why)
 			return failure
@@ -100,7 +118,11 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		logSign(outcomeRefused, err.Error())
 		return failure
 	}
-	logSign(outcomeSigned, why)
+	if logSign(outcomeSigned, why) {
+		// The audit log could not record it and on_audit_failure is
+		// "refuse": the signature is made but never handed out.
+		return failure
+	}
 	return ssh.Marshal(struct {
 		Type byte
 		Sig  []byte

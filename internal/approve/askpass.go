@@ -68,3 +68,6 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// String names the approver for the audit log.
+func (a *Askpass) String() string { return "askpass " + a.Program }

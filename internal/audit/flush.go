@@ -15,7 +15,19 @@ func (l *Log) syncLocked() error {
 	}
 	l.synced = l.seq
 	l.signalSynced()
+	l.anchor(Head{File: l.headFile, Seq: l.seq, Hash: l.prev})
 	return nil
+}
+
+// anchor writes the head file for records known to be on disk. Failing to
+// write it loses no record, so it is logged, not returned.
+func (l *Log) anchor(h Head) {
+	if h.Seq == 0 {
+		return
+	}
+	if err := l.head.write(l.dir, h); err != nil {
+		l.opts.Logger.Error("audit: head file not updated", "err", err)
+	}
 }
 
 func (l *Log) signalSynced() {
@@ -44,6 +56,7 @@ func (l *Log) Sync() error {
 func (l *Log) syncNow() error {
 	l.mu.Lock()
 	target, f, num := l.seq, l.f, l.num
+	head := Head{File: l.headFile, Seq: l.seq, Hash: l.prev}
 	if l.synced >= target {
 		l.mu.Unlock()
 		return nil
@@ -66,6 +79,7 @@ func (l *Log) syncNow() error {
 		return err
 	}
 	l.synced = target
+	l.anchor(head)
 	return nil
 }
 

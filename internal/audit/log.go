@@ -71,6 +71,7 @@ type Log struct {
 	// syncMu is held while a file is fsynced, and by rotation while it
 	// syncs and closes the old file. Lock order: mu, then syncMu.
 	syncMu sync.Mutex
+	head   headWriter
 
 	mu       sync.Mutex
 	f        file

@@ -81,11 +81,20 @@ func Verify(dir string) (Report, error) {
 	for _, n := range nums {
 		rep.Files = append(rep.Files, fileName(n))
 	}
-	v := verifier{rep: &rep, dir: dir, files: rep.Files}
+	anchor, err := readHead(dir)
+	if err != nil {
+		return rep, err
+	}
+	v := verifier{rep: &rep, dir: dir, files: rep.Files, anchor: anchor}
 	for i := range rep.Files {
 		if err := v.file(i); err != nil {
 			return rep, err
 		}
+	}
+	if anchor != nil && rep.Head.Seq < anchor.Seq {
+		return rep, &VerifyError{File: rep.Head.File, Seq: rep.Head.Seq, Problem: ProblemSeqGap,
+			Detail: fmt.Sprintf("the log ends at seq %d, but seq %d was written and synced (head file): records deleted at the end",
+				rep.Head.Seq, anchor.Seq)}
 	}
 	return rep, nil
 }
@@ -101,6 +110,7 @@ type verifier struct {
 	prevHash string
 	prevFile string // file and line of the previous record
 	prevLine int
+	anchor   *Head // the head file: the last record known synced
 }
 
 func (v *verifier) file(i int) error {
@@ -190,6 +200,9 @@ func (v *verifier) record(fileIdx int, firstInFile bool, ln []byte, lineNo int) 
 			return &VerifyError{File: v.prevFile, Line: v.prevLine, Seq: r.Seq - 1, Problem: ProblemEdited,
 				Detail: fmt.Sprintf("its hash does not match the prev of seq %d (%s:%d)", r.Seq, name, lineNo)}
 		}
+	}
+	if v.anchor != nil && r.Seq == v.anchor.Seq && Hash(ln) != v.anchor.Hash {
+		return fail(ProblemEdited, r.Seq, "its hash does not match the head file written when it was synced")
 	}
 	v.rep.Records++
 	v.next = r.Seq + 1

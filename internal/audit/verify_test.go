@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -174,5 +175,52 @@ func TestVerifyEmpty(t *testing.T) {
 	openLog(t, dir, Options{}).Close()
 	if rep := mustVerify(t, dir); rep.Records != 0 || len(rep.Files) != 1 {
 		t.Errorf("empty log: %+v", rep)
+	}
+}
+
+// TestHeadAnchorsTheEnd: the last record has no successor to vouch for it;
+// the head file written at sync does, so an edited or deleted last record
+// is caught.
+func TestHeadAnchorsTheEnd(t *testing.T) {
+	for _, tamper := range []string{"edit last", "delete last"} {
+		t.Run(tamper, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "audit")
+			l, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []Decision{Allowed, Denied} {
+				if err := l.Append(Event{Kind: KindSign, Decision: d, Key: "SHA256:x"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Verify(dir); err != nil {
+				t.Fatalf("intact log: %v", err)
+			}
+			path := filepath.Join(dir, fileName(1))
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := bytes.SplitAfter(b, []byte("\n"))
+			switch tamper {
+			case "edit last":
+				b = bytes.Replace(b, []byte(`"decision":"denied"`), []byte(`"decision":"allowed"`), 1)
+			case "delete last":
+				b = bytes.Join(lines[:1], nil)
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Verify(dir)
+			var ve *VerifyError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Verify after %s = %v, want a *VerifyError", tamper, err)
+			}
+			t.Log(err)
+		})
 	}
 }

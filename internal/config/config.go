@@ -22,7 +22,11 @@ type Config struct {
 	Approver      string
 	PromptTimeout time.Duration
 	Lifetime      time.Duration
-	Rules         []policy.Rule
+	AuditDir      string
+	// OnAuditFailure is "refuse" (the default: no signature that cannot
+	// be recorded) or "continue".
+	OnAuditFailure string
+	Rules          []policy.Rule
 }
 
 // file mirrors the TOML layout.
@@ -31,6 +35,8 @@ type file struct {
 	Approver      string   `toml:"approver"`
 	PromptTimeout duration `toml:"prompt_timeout"`
 	Lifetime      duration `toml:"lifetime"`
+	AuditDir      string   `toml:"audit_dir"`
+	OnAuditFail   string   `toml:"on_audit_failure"`
 	Rules         []rule   `toml:"rule"`
 }
 
@@ -95,6 +101,11 @@ func Parse(text string) (Config, error) {
 	if f.PromptTimeout.Duration != 0 && f.PromptTimeout.Duration < time.Second {
 		return Config{}, fmt.Errorf("prompt_timeout %v is too short for a person to answer (at least 1s)", f.PromptTimeout.Duration)
 	}
+	switch f.OnAuditFail {
+	case "", "refuse", "continue":
+	default:
+		return Config{}, fmt.Errorf("on_audit_failure %q: want \"refuse\" or \"continue\"", f.OnAuditFail)
+	}
 	var rules []policy.Rule
 	for i, r := range f.Rules {
 		if r.Action == "" {
@@ -110,10 +121,12 @@ func Parse(text string) (Config, error) {
 		}
 	}
 	return Config{
-		Rules:         rules,
-		Socket:        f.Socket,
-		Approver:      f.Approver,
-		PromptTimeout: f.PromptTimeout.Duration,
-		Lifetime:      f.Lifetime.Duration,
+		Rules:          rules,
+		AuditDir:       f.AuditDir,
+		OnAuditFailure: f.OnAuditFail,
+		Socket:         f.Socket,
+		Approver:       f.Approver,
+		PromptTimeout:  f.PromptTimeout.Duration,
+		Lifetime:       f.Lifetime.Duration,
 	}, nil
 }

@@ -31,6 +31,8 @@ func TestParse(t *testing.T) {
 				{N: 1, Exe: "/usr/bin/ssh-keygen", Purpose: "file", Action: policy.Allow},
 				{N: 2, Key: "SHA256:x", Forwarded: true, Action: policy.Deny},
 			}}},
+		{name: "audit", text: "audit_dir = \"/var/tmp/a\"\non_audit_failure = \"continue\"\n", want: Config{AuditDir: "/var/tmp/a", OnAuditFailure: "continue"}},
+		{name: "bad audit failure", text: "on_audit_failure = \"ignore\"\n", err: "on_audit_failure"},
 		{name: "rule without action", text: "[[rule]]\nexe = \"/usr/bin/ssh\"\n", err: "rule 1: action is required"},
 		{name: "rule bad action", text: "[[rule]]\naction = \"yes\"\n", err: "rule 1: action \"yes\""},
 		{name: "rule unknown key", text: "[[rule]]\naction = \"allow\"\nprogram = \"x\"\n", err: "rule.program"},

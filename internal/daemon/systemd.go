@@ -61,4 +61,3 @@ func Notify(addr, state string) error {
 	}
 	return nil
 }
-

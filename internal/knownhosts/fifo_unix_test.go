@@ -13,7 +13,7 @@ import (
 func TestFIFOIsSkipped(t *testing.T) {
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skip("mkfifo:", err)
+		t.Fatal("mkfifo:", err)
 	}
 	if hf := readFile(fifo); hf != nil {
 		t.Errorf("readFile(fifo) = %+v, want nil", hf)

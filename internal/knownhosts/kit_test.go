@@ -20,7 +20,7 @@ type kit struct {
 func newKit(t *testing.T) *kit {
 	t.Helper()
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen not installed")
+		t.Fatal("ssh-keygen not installed (package openssh-client)")
 	}
 	return &kit{t: t, dir: t.TempDir()}
 }

@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 func sharedWorld(t *testing.T) *world {
 	t.Helper()
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen not installed")
+		t.Fatal("ssh-keygen not installed (package openssh-client)")
 	}
 	worldOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "knownhosts-test-")

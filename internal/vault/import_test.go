@@ -19,7 +19,7 @@ func sshKeygen(t *testing.T, name, passphrase string, args ...string) (priv []by
 	t.Helper()
 	bin, err := exec.LookPath("ssh-keygen")
 	if err != nil {
-		t.Skip("ssh-keygen not installed")
+		t.Fatal("ssh-keygen not installed (package openssh-client)")
 	}
 	path := filepath.Join(t.TempDir(), name)
 	args = append([]string{"-q", "-f", path, "-N", passphrase, "-C", name + "@vigil-test"}, args...)

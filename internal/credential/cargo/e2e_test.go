@@ -226,7 +226,7 @@ type cargoRig struct {
 func newCargoRig(t *testing.T) *cargoRig {
 	path, err := exec.LookPath("cargo")
 	if err != nil {
-		t.Skip("cargo is not installed")
+		t.Fatal("cargo is not installed")
 	}
 	self, err := os.Executable()
 	if err != nil {

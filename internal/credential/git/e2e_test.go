@@ -74,7 +74,7 @@ func runHelper(logPath, arg string) int {
 func TestRealGit(t *testing.T) {
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
-		t.Skip("git is not installed")
+		t.Fatal("git is not installed")
 	}
 	self, err := os.Executable()
 	if err != nil {

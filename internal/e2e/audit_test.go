@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAuditTrail: what vigil did is in its audit log, readable with vigil
+// audit, and vigil audit verify notices a record edited afterwards.
+func TestAuditTrail(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent keeps no audit log")
+		return
+	}
+	bin := needVigil(t)
+	home := t.TempDir()
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), home, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := key(t, "ed25519")
+	addKeys(t, a, k)
+	if s := sshsign(t, a.sock, k, "git"); !s.sigExists {
+		t.Fatalf("approved signature not written: %s", s.res)
+	}
+	ap.set(t, "deny")
+	if s := sshsign(t, a.sock, k, "file"); s.sigExists {
+		t.Fatal("denied signature written")
+	}
+
+	vigil := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = vigilEnvHome(home)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+	out, err := vigil("audit", "--json")
+	if err != nil {
+		t.Fatalf("vigil audit --json: %v\n%s", err, out)
+	}
+	type rec struct {
+		Kind, Decision, Key string
+		Caller             struct{ Exe, SHA256 string }
+		Intent             struct{ Purpose, Namespace string }
+		By                 struct{ Approver string }
+		DataSHA256         string `json:"data_sha256"`
+	}
+	var recs []rec
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r rec
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("bad JSON line %q: %v", line, err)
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want add + 2 signs:\n%s", len(recs), out)
+	}
+	if recs[0].Kind != "add" || recs[0].Key != k.fingerprint() {
+		t.Errorf("first record %+v, want the add of %s", recs[0], k.fingerprint())
+	}
+	for i, want := range []struct{ decision, purpose string }{{"allowed", "git"}, {"denied", "file"}} {
+		r := recs[i+1]
+		if r.Kind != "sign" || r.Decision != want.decision || r.Intent.Purpose != want.purpose ||
+			r.Key != k.fingerprint() || !strings.HasSuffix(r.Caller.Exe, "/ssh-keygen") ||
+			len(r.Caller.SHA256) != 64 || len(r.DataSHA256) != 64 || !strings.Contains(r.By.Approver, ap.path) {
+			t.Errorf("sign record %d: %+v", i, r)
+		}
+	}
+	table, err := vigil("audit", "--denied")
+	if err != nil || !strings.Contains(table, "ssh-keygen") || !strings.Contains(table, "denied") || strings.Contains(table, "allowed") {
+		t.Errorf("vigil audit --denied: %v\n%s", err, table)
+	}
+	if out, err := vigil("audit", "verify"); err != nil || !strings.Contains(out, "3 records") {
+		t.Fatalf("vigil audit verify on an intact log: %v\n%s", err, out)
+	}
+
+	// Turn the denial into an approval, as someone covering their tracks would.
+	files, _ := filepath.Glob(filepath.Join(home, ".local", "state", "vigil", "audit", "*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("audit files: %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(b, []byte(`"decision":"denied"`), []byte(`"decision":"allowed"`), 1)
+	if bytes.Equal(edited, b) {
+		t.Fatal("no denied record to edit")
+	}
+	if err := os.WriteFile(files[0], edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = vigil("audit", "verify")
+	if err == nil || !strings.Contains(out, ":3") && !strings.Contains(out, "line 3") {
+		t.Errorf("vigil audit verify after an edit: %v\n%s", err, out)
+	}
+	t.Logf("verify after the edit: %s", strings.TrimSpace(out))
+}
