@@ -51,7 +51,10 @@ type Config struct {
 	KnownHostsFiles []string
 	// Audit, if set, records every decision; see AuditLog.
 	Audit AuditLog
-	Log   *slog.Logger
+	// Extensions serve vigil's own messages (SSH_AGENTC_EXTENSION with
+	// these names) from local callers; see Extension.
+	Extensions map[string]Extension
+	Log        *slog.Logger
 }
 
 // Agent holds what all connections share. Its methods are safe for

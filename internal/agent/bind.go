@@ -2,6 +2,9 @@ package agent
 
 import (
 	"bytes"
+	"context"
+	"maps"
+	"slices"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -24,7 +27,7 @@ type sessionBind struct {
 	forwarding bool
 }
 
-func (a *Agent) extension(c *conn, req []byte) []byte {
+func (a *Agent) extension(ctx context.Context, c *conn, req []byte) []byte {
 	var m struct {
 		Name     string `sshtype:"27"`
 		Contents []byte `ssh:"rest"`
@@ -36,7 +39,7 @@ func (a *Agent) extension(c *conn, req []byte) []byte {
 	case extQuery:
 		// draft-miller-ssh-agent: SSH_AGENT_SUCCESS and the names.
 		reply := []byte{msgSuccess}
-		for _, name := range []string{extQuery, extSessionBind} {
+		for _, name := range append([]string{extQuery, extSessionBind}, slices.Sorted(maps.Keys(a.cfg.Extensions))...) {
 			reply = append(reply, ssh.Marshal(struct{ S string }{name})...)
 		}
 		return reply
@@ -46,6 +49,9 @@ func (a *Agent) extension(c *conn, req []byte) []byte {
 			return failure
 		}
 		return success
+	}
+	if ext := a.cfg.Extensions[m.Name]; ext != nil {
+		return a.serveExtension(ctx, c, m.Name, ext, m.Contents)
 	}
 	return failure
 }

@@ -77,7 +77,7 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 		defer secmem.Wipe(req)
 		return a.lockUnlock(ctx, c, req, start)
 	case msgExtension:
-		return a.extension(c, req)
+		return a.extension(ctx, c, req)
 	}
 	return failure
 }

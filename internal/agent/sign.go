@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/intent"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/policy"
@@ -157,8 +158,20 @@ func (a *Agent) policyRequest(c *conn, key keystore.Key, in intent.Intent, dest 
 
 // decide asks the approver, one prompt at a time, and says what happened.
 func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, note string) (outcome, why string) {
+	text := promptText(c, key, in, dest)
+	if note != "" {
+		text += "  NOTE:    " + note + "\n"
+	}
+	return a.ask(ctx, c.who, text)
+}
+
+// ask puts text in front of a person: one prompt at a time, each request
+// waiting its turn for at most the prompt timeout, and the prompt itself
+// open for at most the prompt timeout. It returns outcomeSigned only for
+// an explicit yes.
+func (a *Agent) ask(ctx context.Context, who *caller.Info, text string) (outcome, why string) {
 	if a.cfg.Approver == nil {
-		return outcomeRefused, "no approver configured (set --approver or SSH_ASKPASS): refusing to sign without asking"
+		return outcomeRefused, "no approver configured (set --approver or SSH_ASKPASS): refusing without asking"
 	}
 	wait, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
@@ -168,18 +181,14 @@ func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent
 	defer a.prompts.release()
 	// Checked after the wait, right before showing: the pid in the prompt
 	// must still be the process that connected.
-	if !c.who.Alive() && c.who.PID != 0 {
+	if !who.Alive() && who.PID != 0 {
 		return outcomeRefused, "calling process exited; its pid could name another program now"
 	}
-	ask, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
+	prompt, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
-	text := promptText(c, key, in, dest)
-	if note != "" {
-		text += "  NOTE:    " + note + "\n"
-	}
-	ok, err := a.cfg.Approver.Confirm(ask, text)
+	ok, err := a.cfg.Approver.Confirm(prompt, text)
 	switch {
-	case ask.Err() != nil:
+	case prompt.Err() != nil:
 		return ctxOutcome(ctx), "prompt closed unanswered"
 	case err != nil:
 		return outcomeRefused, fmt.Sprintf("could not ask: %v", err)
