@@ -6,4 +6,5 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.47.0
 )

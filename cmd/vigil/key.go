@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/vigil-agent/vigil/internal/secmem"
+	"github.com/vigil-agent/vigil/internal/vault"
+)
+
+var keyCommand = &command{
+	name:     "key",
+	synopsis: "generate|import|list|remove|export-public|passwd [flags] [ARG]",
+	summary:  "manage the keys vigil keeps encrypted on disk",
+	help: `Manages vigil's own keys, kept encrypted on disk under one store passphrase
+(argon2id + XChaCha20-Poly1305, one file per key, written atomically). Public
+halves are readable without the passphrase, so vigil serve lists these keys
+even while they are locked; signing needs "vigil unlock" (or the passphrase
+asked for on the first signature).
+
+  vigil key generate [--type TYPE] --comment TEXT
+        new key; TYPE is ed25519 (default), ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096
+  vigil key import [--comment TEXT] FILE
+        an OpenSSH private key file, encrypted or not (its passphrase is asked)
+  vigil key list
+        type, fingerprint, comment, created, last used
+  vigil key remove FINGERPRINT|COMMENT
+  vigil key export-public FINGERPRINT|COMMENT
+        the authorized_keys line
+  vigil key passwd
+        change the store passphrase
+
+The first generate or import creates the store and asks for its passphrase
+twice. Passphrases are read from the terminal, or through $SSH_ASKPASS when
+SSH_ASKPASS_REQUIRE=force or there is no terminal.
+`,
+	footer: `
+The store is $XDG_DATA_HOME/vigil (~/.local/share/vigil): directory 0700,
+files 0600; vigil refuses a store that others can read or that another user
+owns.
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		o := &keyOptions{}
+		fs.StringVar(&o.store, "store", "", "use the key store in `DIR`")
+		fs.StringVar(&o.keyType, "type", "ed25519", "key `TYPE` for generate")
+		fs.StringVar(&o.comment, "comment", "", "the key's `TEXT` comment (generate, import)")
+		return func(args []string, stdout, stderr io.Writer) error {
+			if len(args) == 0 {
+				fmt.Fprintln(stderr, "vigil: error: vigil key needs an action: generate, import, list, remove, export-public or passwd")
+				return errUsage
+			}
+			// Flags may also follow the action: vigil key generate --comment x.
+			if err := fs.Parse(args[1:]); err != nil {
+				return errUsage
+			}
+			return runKey(o, args[0], fs.Args(), stdout, stderr)
+		}
+	},
+}
+
+type keyOptions struct {
+	store, keyType, comment string
+}
+
+// storeDir is the key store's directory: the flag, or the default.
+func storeDir(flagDir string) (string, error) {
+	if flagDir != "" {
+		return filepath.Abs(flagDir)
+	}
+	data := os.Getenv("XDG_DATA_HOME")
+	if data == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", errors.New("no XDG_DATA_HOME and no home directory: use --store")
+		}
+		data = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(data, "vigil"), nil
+}
+
+func openVault(flagDir string) (*vault.Vault, error) {
+	dir, err := storeDir(flagDir)
+	if err != nil {
+		return nil, err
+	}
+	return vault.Open(vault.Config{Dir: dir})
+}
+
+func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Writer) error {
+	want := map[string]int{"generate": 0, "list": 0, "passwd": 0, "import": 1, "remove": 1, "export-public": 1}
+	n, ok := want[action]
+	if !ok {
+		fmt.Fprintf(stderr, "vigil: error: unknown key action %q\n", action)
+		return errUsage
+	}
+	if len(rest) != n {
+		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %d argument(s)\n", action, n)
+		return errUsage
+	}
+	v, err := openVault(o.store)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "list":
+		return keyList(v, stdout, stderr)
+	case "remove":
+		e, err := v.Remove(rest[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s %s %s\n", e.Type, e.Fingerprint, e.Comment)
+		return nil
+	case "export-public":
+		line, err := v.ExportPublic(rest[0])
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(line)
+		return err
+	case "passwd":
+		return keyPasswd(v, stdout)
+	}
+	pass, err := storePassphrase(v, stderr)
+	if err != nil {
+		return err
+	}
+	defer secmem.Wipe(pass)
+	var e vault.Entry
+	switch action {
+	case "generate":
+		t, err := vault.ParseKeyType(o.keyType)
+		if err != nil {
+			return err
+		}
+		if o.comment == "" {
+			return errors.New("vigil key generate needs --comment, so you can tell your keys apart")
+		}
+		e, err = v.Generate(pass, t, o.comment)
+		if err != nil {
+			return err
+		}
+	case "import":
+		e, err = keyImport(v, pass, rest[0], o.comment)
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%s %s %s\n", e.Type, e.Fingerprint, e.Comment)
+	return nil
+}
+
+// storePassphrase asks for the store's passphrase, creating the store
+// (and asking twice) if it does not exist yet.
+func storePassphrase(v *vault.Vault, stderr io.Writer) ([]byte, error) {
+	info, err := v.Info()
+	if err != nil {
+		return nil, err
+	}
+	if info.Initialized {
+		return readPassphrase("Passphrase of vigil's key store:")
+	}
+	fmt.Fprintf(stderr, "vigil: creating the key store in %s\n", v.Dir())
+	pass, err := readNewPassphrase("vigil's key store")
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Init(pass); err != nil {
+		secmem.Wipe(pass)
+		return nil, err
+	}
+	return pass, nil
+}
+
+func keyImport(v *vault.Vault, pass []byte, path, comment string) (vault.Entry, error) {
+	file, err := os.ReadFile(path)
+	if err != nil {
+		return vault.Entry{}, err
+	}
+	defer secmem.Wipe(file)
+	if comment == "" {
+		// An encrypted OpenSSH key hides its comment; the .pub beside it
+		// usually has it.
+		if pub, err := os.ReadFile(path + ".pub"); err == nil {
+			if _, c, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
+				comment = c
+			}
+		}
+	}
+	if comment == "" {
+		comment = filepath.Base(path)
+	}
+	return v.Import(pass, file, vault.ImportOptions{Comment: comment, Passphrase: func() ([]byte, error) {
+		return readPassphrase("Passphrase of " + path + ":")
+	}})
+}
+
+func keyList(v *vault.Vault, stdout, stderr io.Writer) error {
+	entries, problems, err := v.List()
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "vigil: warning: %v\n", p.Err)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "TYPE\tFINGERPRINT\tCOMMENT\tCREATED\tLAST USED")
+	for _, e := range entries {
+		last := "never"
+		if !e.LastUsed.IsZero() {
+			last = e.LastUsed.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Type, e.Fingerprint, e.Comment, e.Created.Local().Format(time.DateTime), last)
+	}
+	return w.Flush()
+}
+
+func keyPasswd(v *vault.Vault, stdout io.Writer) error {
+	old, err := readPassphrase("Current passphrase of vigil's key store:")
+	if err != nil {
+		return err
+	}
+	defer secmem.Wipe(old)
+	pass, err := readNewPassphrase("vigil's key store")
+	if err != nil {
+		return err
+	}
+	defer secmem.Wipe(pass)
+	if err := v.ChangePassphrase(old, pass); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "passphrase changed")
+	return nil
+}
