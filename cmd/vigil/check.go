@@ -21,6 +21,14 @@ config.toml) unless --config says otherwise. Unknown keys are errors.
   approver = "PROGRAM"       # as vigil serve --approver
   prompt_timeout = "60s"     # as vigil serve --prompt-timeout
   lifetime = "8h"            # as vigil serve --lifetime
+  audit_dir = "DIR"          # where the audit log lives (see vigil help audit)
+  on_audit_failure = "refuse"  # or "continue": sign even if the record cannot be written
+  store_dir = "DIR"          # the key store (see vigil help key)
+
+  [unlock]                   # the unlock window (see vigil help unlock)
+  idle_timeout = "15m"       # sliding: each signature restarts it; "0s": no limit
+  max_lifetime = "4h"        # absolute: nothing extends it; "0s": no limit
+  max_signatures = 0         # 0: no limit
 
 Rules are tried in order; the first that matches decides; no match asks.
   [[rule]]
@@ -51,7 +59,7 @@ func check(path string, stdout io.Writer) error {
 		if v == "" {
 			v = "(default)"
 		}
-		fmt.Fprintf(stdout, "%-15s %s\n", name, v)
+		fmt.Fprintf(stdout, "%-17s %s\n", name, v)
 	}
 	dur := func(d time.Duration) string {
 		if d == 0 {
@@ -63,6 +71,21 @@ func check(path string, stdout io.Writer) error {
 	show("approver", cfg.Approver)
 	show("prompt_timeout", dur(cfg.PromptTimeout))
 	show("lifetime", dur(cfg.Lifetime))
+	show("audit_dir", cfg.AuditDir)
+	show("on_audit_failure", cfg.OnAuditFailure)
+	show("store_dir", cfg.StoreDir)
+	limit := func(d time.Duration) string {
+		if d == 0 {
+			return "no limit"
+		}
+		return d.String()
+	}
+	signatures := "no limit"
+	if n := cfg.Unlock.MaxSignatures; n > 0 {
+		signatures = fmt.Sprint(n)
+	}
+	show("unlock", fmt.Sprintf("idle %s, lifetime %s, signatures %s", limit(cfg.Unlock.IdleTimeout),
+		limit(cfg.Unlock.MaxLifetime), signatures))
 	if len(cfg.Rules) == 0 {
 		fmt.Fprintln(stdout, "no rules: every signature asks")
 	}

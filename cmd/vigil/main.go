@@ -35,7 +35,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCommand, checkCommand, keyCommand, auditCommand, versionCommand}
+	commands = []*command{serveCommand, checkCommand, keyCommand, unlockCommand, lockCommand, statusCommand, auditCommand, versionCommand}
 }
 
 func lookup(name string) *command {

@@ -63,6 +63,7 @@ others. A --socket in another directory is used as given (like ssh-agent -a).
 		fs.BoolVar(&o.fish, "f", false, "print the socket in fish syntax")
 		fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
 		fs.StringVar(&o.auditDir, "audit-dir", "", "keep the audit log in `DIR` (default: see vigil help audit)")
+		fs.StringVar(&o.store, "store", "", "offer the keys of the key store in `DIR` (default: see vigil help key)")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if err := noArgs(args, stderr); err != nil {
 				return err
@@ -74,7 +75,7 @@ others. A --socket in another directory is used as given (like ssh-agent -a).
 
 type serveOptions struct {
 	socket, approver, config string
-	auditDir                 string
+	auditDir, store          string
 	promptTimeout, lifetime  time.Duration
 	csh, sh, fish, debug     bool
 }
@@ -113,6 +114,11 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	}
 	defer auditLog.Close()
 
+	store, err := openVault(firstSet(o.store, cfg.StoreDir))
+	if err != nil {
+		return fmt.Errorf("key store: %w", err)
+	}
+
 	keys := keystore.New(logger)
 	defer keys.Wipe()
 	acfg := agent.Config{
@@ -122,7 +128,13 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		Rules:           cfg.Rules,
 		KnownHostsFiles: knownHostsFiles(),
 		Audit:           auditLog,
-		Log:             logger,
+		Store:           store,
+		Window: agent.WindowLimits{
+			Idle:          cfg.Unlock.IdleTimeout,
+			MaxLifetime:   cfg.Unlock.MaxLifetime,
+			MaxSignatures: cfg.Unlock.MaxSignatures,
+		},
+		Log: logger,
 	}
 	if approverProgram != "" {
 		path, err := filepath.Abs(approverProgram)

@@ -53,6 +53,7 @@ func (a *Agent) add(c *conn, req []byte, start time.Time) []byte {
 		return failure
 	}
 	a.recordAdmin(c, audit.KindAdd, audit.Allowed, k.Fingerprint, k.Describe(), start)
+	a.window.openNow()
 	a.log.Info("key added", "fp", k.Fingerprint, "type", k.Describe(), "confirm", k.Confirm,
 		"lifetime", lifetime, "caller", c.who.String())
 	return success

@@ -51,6 +51,13 @@ type Config struct {
 	KnownHostsFiles []string
 	// Audit, if set, records every decision; see AuditLog.
 	Audit AuditLog
+	// Store is vigil's encrypted key store, whose keys are listed always and
+	// loaded into Keys for an unlock window; nil: none.
+	Store KeyStore
+	// Window limits how long private keys stay in memory.
+	Window WindowLimits
+	// Now is the clock for the unlock window (tests); nil: time.Now.
+	Now func() time.Time
 	// Extensions serve vigil's own messages (SSH_AGENTC_EXTENSION with
 	// these names) from local callers; see Extension.
 	Extensions map[string]Extension
@@ -67,7 +74,9 @@ type Agent struct {
 	hosts   knownhosts.Cache
 	// pins maps an executable path named by an allow rule to the content
 	// hash it had when the rule first matched.
-	pins sync.Map
+	pins   sync.Map
+	window window
+	store  storeCache
 
 	// Unlock attempts are serialised and rate limited across all
 	// connections, so opening many connections does not speed up guessing.
@@ -86,7 +95,11 @@ func New(cfg Config) *Agent {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	a := &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
+	a.window = window{limits: cfg.Window, now: cfg.Now, end: a.endWindow}
 	a.SetRules(cfg.Rules)
 	return a
 }

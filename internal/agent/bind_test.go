@@ -113,6 +113,7 @@ func TestQuery(t *testing.T) {
 	}
 	var names struct {
 		A, B string
+		Rest []byte `ssh:"rest"`
 	}
 	if err := ssh.Unmarshal(reply[1:], &names); err != nil || names.B != "session-bind@openssh.com" {
 		t.Errorf("query names = %+v, %v", names, err)

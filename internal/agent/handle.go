@@ -82,14 +82,33 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 	return failure
 }
 
+// list answers with the keys in memory, then the key store's keys that
+// are not loaded: those are listed while locked, so a client can pick one
+// and have the store unlocked on demand.
 func (a *Agent) list() []byte {
 	keys := a.cfg.Keys.List()
+	type id struct{ Blob, Comment []byte }
+	ids := make([]id, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, id{k.Public.Marshal(), []byte(k.Comment)})
+	}
+	if stored := a.storeEntries(); len(stored) > 0 {
+		have := make(map[string]bool, len(ids))
+		for _, k := range ids {
+			have[string(k.Blob)] = true
+		}
+		for _, e := range stored {
+			if blob := e.Public.Marshal(); !have[string(blob)] {
+				ids = append(ids, id{blob, []byte(e.Comment)})
+			}
+		}
+	}
 	reply := ssh.Marshal(struct {
 		Type byte
 		N    uint32
-	}{msgIDsAnswer, uint32(len(keys))})
-	for _, k := range keys {
-		reply = append(reply, ssh.Marshal(struct{ Blob, Comment []byte }{k.Public.Marshal(), []byte(k.Comment)})...)
+	}{msgIDsAnswer, uint32(len(ids))})
+	for _, k := range ids {
+		reply = append(reply, ssh.Marshal(k)...)
 	}
 	return reply
 }

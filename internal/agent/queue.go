@@ -54,3 +54,13 @@ func (q *promptQueue) release() {
 	q.waiters = q.waiters[1:]
 	close(next)
 }
+
+// pending is how many requests wait for a person, the one on screen included.
+func (q *promptQueue) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.busy {
+		return 0
+	}
+	return 1 + len(q.waiters)
+}

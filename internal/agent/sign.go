@@ -39,6 +39,29 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	}
 	key, err := a.cfg.Keys.Lookup(m.KeyBlob)
 	if err != nil {
+		if e, ok := a.storeEntry(m.KeyBlob); ok {
+			// A key of vigil's store, not unlocked: ask for the passphrase
+			// first, then decide as for any key.
+			in := intent.Parse(m.Data)
+			if why := c.checkLogin(in); why == "" {
+				var dest destination
+				if in.Kind == intent.Login || c.forwarded() {
+					dest = a.destinationOf(c, in)
+				}
+				err = a.unlockOnDemand(ctx, c, e, in, dest)
+				if err == nil {
+					key, err = a.cfg.Keys.Lookup(m.KeyBlob)
+				}
+			}
+			if err != nil {
+				a.log.Info("sign refused: key store locked", "fp", e.Fingerprint, "caller", c.who.Program().String(), "err", err)
+				a.record(audit.Event{Kind: audit.KindSign, Decision: audit.Denied, Caller: callerFacts(c.who, true),
+					Key: e.Fingerprint, Origin: origin(c), Latency: time.Since(start), Detail: "key store locked: " + err.Error()})
+				return failure
+			}
+		}
+	}
+	if err != nil {
 		a.log.Info("sign refused: no such key", "caller", c.who.Program().String())
 		fp := "unparseable key"
 		if pub, err := ssh.ParsePublicKey(m.KeyBlob); err == nil {
@@ -113,11 +136,19 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		logSign(outcomeCancelled, "client hung up before the signature was made")
 		return failure
 	}
+	if !a.window.used() {
+		logSign(outcomeRefused, "the unlock window ended")
+		return failure
+	}
 	sig, err := a.cfg.Keys.Sign(key.ID, m.Data, m.Flags)
+	a.window.spent()
 	if err != nil {
 		// Removed, replaced or locked while the person was deciding.
 		logSign(outcomeRefused, err.Error())
 		return failure
+	}
+	if key.Stored && a.cfg.Store != nil {
+		a.cfg.Store.MarkUsed(key.Fingerprint, a.cfg.Now())
 	}
 	if logSign(outcomeSigned, why) {
 		// The audit log could not record it and on_audit_failure is

@@ -71,3 +71,30 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 // String names the approver for the audit log.
 func (a *Askpass) String() string { return "askpass " + a.Program }
+
+// AskPassphrase runs the program as ssh-add does to read a passphrase: the
+// prompt as its argument and no SSH_ASKPASS_PROMPT, its output (without the
+// final newline) being the answer. A non-zero exit is a cancel. The caller
+// wipes the result.
+func (a *Askpass) AskPassphrase(ctx context.Context, prompt string) ([]byte, error) {
+	if a.Program == "" {
+		return nil, errors.New("approve: no askpass program configured")
+	}
+	cmd := exec.CommandContext(ctx, a.Program, prompt)
+	cmd.Env = append([]string{}, a.Env...)
+	var out limitedBuffer
+	cmd.Stdout = &out
+	cmd.Stderr = io.Discard
+	setProcessGroup(cmd)
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	b := out.Bytes()
+	defer clear(b)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, errors.New("approve: passphrase prompt cancelled")
+	}
+	return bytes.Clone(bytes.TrimSuffix(b, []byte("\n"))), nil
+}

@@ -26,8 +26,22 @@ type Config struct {
 	// OnAuditFailure is "refuse" (the default: no signature that cannot
 	// be recorded) or "continue".
 	OnAuditFailure string
+	StoreDir       string
+	Unlock         Unlock
 	Rules          []policy.Rule
 }
+
+// Unlock holds the limits of the unlock window. A zero field means no
+// limit; fields left out of the file take DefaultUnlock's values.
+type Unlock struct {
+	IdleTimeout   time.Duration
+	MaxLifetime   time.Duration
+	MaxSignatures int
+}
+
+// DefaultUnlock is what a user gets without an [unlock] table: keys leave
+// memory after 15 idle minutes and after 4 hours at most.
+var DefaultUnlock = Unlock{IdleTimeout: 15 * time.Minute, MaxLifetime: 4 * time.Hour}
 
 // file mirrors the TOML layout.
 type file struct {
@@ -37,7 +51,13 @@ type file struct {
 	Lifetime      duration `toml:"lifetime"`
 	AuditDir      string   `toml:"audit_dir"`
 	OnAuditFail   string   `toml:"on_audit_failure"`
-	Rules         []rule   `toml:"rule"`
+	StoreDir      string   `toml:"store_dir"`
+	Unlock        struct {
+		IdleTimeout   *duration `toml:"idle_timeout"`
+		MaxLifetime   *duration `toml:"max_lifetime"`
+		MaxSignatures int       `toml:"max_signatures"`
+	} `toml:"unlock"`
+	Rules []rule `toml:"rule"`
 }
 
 type rule struct {
@@ -68,7 +88,7 @@ func (d *duration) UnmarshalText(b []byte) error {
 func Load(path string, missingOK bool) (Config, error) {
 	b, err := os.ReadFile(path)
 	if missingOK && errors.Is(err, fs.ErrNotExist) {
-		return Config{}, nil
+		return Config{Unlock: DefaultUnlock}, nil
 	}
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
@@ -106,6 +126,17 @@ func Parse(text string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("on_audit_failure %q: want \"refuse\" or \"continue\"", f.OnAuditFail)
 	}
+	unlock := DefaultUnlock
+	if f.Unlock.IdleTimeout != nil {
+		unlock.IdleTimeout = f.Unlock.IdleTimeout.Duration
+	}
+	if f.Unlock.MaxLifetime != nil {
+		unlock.MaxLifetime = f.Unlock.MaxLifetime.Duration
+	}
+	if f.Unlock.MaxSignatures < 0 {
+		return Config{}, fmt.Errorf("unlock.max_signatures %d: want 0 (no limit) or more", f.Unlock.MaxSignatures)
+	}
+	unlock.MaxSignatures = f.Unlock.MaxSignatures
 	var rules []policy.Rule
 	for i, r := range f.Rules {
 		if r.Action == "" {
@@ -122,6 +153,8 @@ func Parse(text string) (Config, error) {
 	}
 	return Config{
 		Rules:          rules,
+		Unlock:         unlock,
+		StoreDir:       f.StoreDir,
 		AuditDir:       f.AuditDir,
 		OnAuditFailure: f.OnAuditFail,
 		Socket:         f.Socket,

@@ -33,6 +33,10 @@ func TestParse(t *testing.T) {
 			}}},
 		{name: "audit", text: "audit_dir = \"/var/tmp/a\"\non_audit_failure = \"continue\"\n", want: Config{AuditDir: "/var/tmp/a", OnAuditFailure: "continue"}},
 		{name: "bad audit failure", text: "on_audit_failure = \"ignore\"\n", err: "on_audit_failure"},
+		{name: "unlock", text: "[unlock]\nidle_timeout = \"5m\"\nmax_lifetime = \"0s\"\nmax_signatures = 20\n",
+			want: Config{Unlock: Unlock{IdleTimeout: 5 * time.Minute, MaxSignatures: 20}}},
+		{name: "unlock bad", text: "[unlock]\nmax_signatures = -1\n", err: "max_signatures"},
+		{name: "unlock unknown", text: "[unlock]\nidle = \"5m\"\n", err: "unlock.idle"},
 		{name: "rule without action", text: "[[rule]]\nexe = \"/usr/bin/ssh\"\n", err: "rule 1: action is required"},
 		{name: "rule bad action", text: "[[rule]]\naction = \"yes\"\n", err: "rule 1: action \"yes\""},
 		{name: "rule unknown key", text: "[[rule]]\naction = \"allow\"\nprogram = \"x\"\n", err: "rule.program"},
@@ -40,6 +44,9 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.want.Unlock == (Unlock{}) {
+				tt.want.Unlock = DefaultUnlock
+			}
 			got, err := Parse(tt.text)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {

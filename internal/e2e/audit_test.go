@@ -49,10 +49,10 @@ func TestAuditTrail(t *testing.T) {
 	}
 	type rec struct {
 		Kind, Decision, Key string
-		Caller             struct{ Exe, SHA256 string }
-		Intent             struct{ Purpose, Namespace string }
-		By                 struct{ Approver string }
-		DataSHA256         string `json:"data_sha256"`
+		Caller              struct{ Exe, SHA256 string }
+		Intent              struct{ Purpose, Namespace string }
+		By                  struct{ Approver string }
+		DataSHA256          string `json:"data_sha256"`
 	}
 	var recs []rec
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {

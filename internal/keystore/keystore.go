@@ -47,6 +47,7 @@ const MinRSABits = 2048
 type Constraints struct {
 	Confirm  bool          // ssh-add -c: kept and shown; vigil asks for every signature anyway
 	Lifetime time.Duration // ssh-add -t: zero means no limit
+	Stored   bool          // loaded from vigil's key store, not added by ssh-add
 }
 
 // Key is the public view of a stored key. It holds no secret and is safe to
@@ -57,6 +58,7 @@ type Key struct {
 	Comment     string
 	Fingerprint string // SHA256 fingerprint of the key (of the certified key for a certificate)
 	Confirm     bool
+	Stored      bool      // from vigil's key store: listed again after a wipe
 	Expires     time.Time // zero: never
 	Added       time.Time
 }
@@ -146,7 +148,7 @@ func (s *Store) Add(priv crypto.PrivateKey, cert *ssh.Certificate, comment strin
 		e.Fingerprint = ssh.FingerprintSHA256(e.Public)
 	}
 	e.blob = string(e.Public.Marshal())
-	e.Comment, e.Confirm = comment, c.Confirm
+	e.Comment, e.Confirm, e.Stored = comment, c.Confirm, c.Stored
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

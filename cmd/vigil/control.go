@@ -1,0 +1,184 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	vagent "github.com/vigil-agent/vigil/internal/agent"
+	"github.com/vigil-agent/vigil/internal/secmem"
+)
+
+var unlockCommand = &command{
+	name:     "unlock",
+	synopsis: "[--socket PATH]",
+	summary:  "unlock the key store's keys in the running agent",
+	help: `Asks for the key store's passphrase (on the terminal, or through $SSH_ASKPASS)
+and sends it to the running agent, which decrypts the store's keys into
+memory for an unlock window: it ends after idle_timeout without a signature,
+after max_lifetime in any case, and after max_signatures ([unlock] in the
+config file; defaults 15m, 4h, no limit). When it ends, every private key is
+wiped from memory; keys added with ssh-add are removed.
+
+Every signature still needs a rule or a person's yes.
+`,
+	setup: controlSetup(func(sock string, args []string, stdout, stderr io.Writer) error {
+		pass, err := readPassphrase("Passphrase of vigil's key store:")
+		if err != nil {
+			return err
+		}
+		defer secmem.Wipe(pass)
+		msg := ssh.Marshal(struct{ Passphrase []byte }{pass})
+		defer secmem.Wipe(msg)
+		reply, err := control(sock, "unlock@vigil", msg)
+		if err != nil {
+			return fmt.Errorf("unlock refused (wrong passphrase?): %w", err)
+		}
+		var n struct{ N uint32 }
+		if err := ssh.Unmarshal(reply, &n); err != nil {
+			return fmt.Errorf("unexpected answer from the agent: %w", err)
+		}
+		fmt.Fprintf(stdout, "unlocked: %d keys\n", n.N)
+		return nil
+	}),
+}
+
+var lockCommand = &command{
+	name:     "lock",
+	synopsis: "[--socket PATH]",
+	summary:  "wipe every private key from the running agent now",
+	help: `Ends the unlock window at once: every private key is wiped from the running
+agent's memory. Keys of the key store stay listed and can be unlocked again;
+keys added with ssh-add are removed. (ssh-add -x locks with a passphrase
+instead, keeping the keys sealed in memory.)
+`,
+	setup: controlSetup(func(sock string, args []string, stdout, stderr io.Writer) error {
+		if _, err := control(sock, "lock@vigil", nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "locked: private keys wiped")
+		return nil
+	}),
+}
+
+var statusCommand = &command{
+	name:     "status",
+	synopsis: "[--socket PATH] [--json]",
+	summary:  "show the running agent's keys, window and pending prompts",
+	help: `Shows whether the agent is locked, how long the unlock window has left on each
+limit, its keys (and whether each private key is in memory) and how many
+requests wait for a person.
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
+		asJSON := fs.Bool("json", false, "print the status as JSON")
+		return func(args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(args, stderr); err != nil {
+				return err
+			}
+			path, err := runningAgent(*sock)
+			if err != nil {
+				return err
+			}
+			reply, err := control(path, "status@vigil", nil)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				_, err := fmt.Fprintf(stdout, "%s\n", reply)
+				return err
+			}
+			var st vagent.Status
+			if err := json.Unmarshal(reply, &st); err != nil {
+				return fmt.Errorf("unexpected answer from the agent: %w", err)
+			}
+			return printStatus(stdout, path, st)
+		}
+	},
+}
+
+func printStatus(w io.Writer, sock string, st vagent.Status) error {
+	fmt.Fprintf(w, "agent:    %s\n", sock)
+	switch {
+	case st.Locked:
+		fmt.Fprintln(w, "state:    locked (ssh-add -x): keys sealed in memory")
+	case st.Window.Open:
+		fmt.Fprintf(w, "state:    unlocked; %d signatures in this window\n", st.Window.Signatures)
+		if st.Window.IdleLeft > 0 {
+			fmt.Fprintf(w, "idle:     ends in %v without a signature\n", st.Window.IdleLeft.Round(time.Second))
+		}
+		if st.Window.LifetimeLeft > 0 {
+			fmt.Fprintf(w, "lifetime: ends in %v at the latest\n", st.Window.LifetimeLeft.Round(time.Second))
+		}
+		if st.Window.SignaturesLeft > 0 {
+			fmt.Fprintf(w, "count:    ends after %d more signatures\n", st.Window.SignaturesLeft)
+		}
+	default:
+		fmt.Fprintln(w, "state:    no private key in memory")
+	}
+	fmt.Fprintf(w, "pending:  %d prompts\n\n", st.Pending)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tFINGERPRINT\tCOMMENT\tSOURCE\tIN MEMORY")
+	for _, k := range st.Keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", k.Type, k.Fingerprint, k.Comment, k.Source, k.Loaded)
+	}
+	return tw.Flush()
+}
+
+// controlSetup makes the setup of a command that talks to the running
+// agent and takes no arguments.
+func controlSetup(run func(sock string, args []string, stdout, stderr io.Writer) error) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
+		return func(args []string, stdout, stderr io.Writer) error {
+			if err := noArgs(args, stderr); err != nil {
+				return err
+			}
+			path, err := runningAgent(*sock)
+			if err != nil {
+				return err
+			}
+			return run(path, args, stdout, stderr)
+		}
+	}
+}
+
+// runningAgent is where the running agent listens: the flag, SSH_AUTH_SOCK,
+// or vigil's default socket.
+func runningAgent(flagPath string) (string, error) {
+	if p := firstSet(flagPath, os.Getenv("SSH_AUTH_SOCK")); p != "" {
+		return p, nil
+	}
+	p, _, err := socketPath("", "")
+	return p, err
+}
+
+// control sends one vigil extension message and returns the reply after
+// the success byte.
+func control(sock, name string, contents []byte) ([]byte, error) {
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("vigil agent not running at %s: %w", sock, err)
+	}
+	defer c.Close()
+	reply, err := agent.NewClient(c).(agent.ExtendedAgent).Extension(name, contents)
+	if err != nil {
+		if errors.Is(err, agent.ErrExtensionUnsupported) {
+			return nil, fmt.Errorf("the agent at %s is not vigil, or refused %s", sock, name)
+		}
+		return nil, fmt.Errorf("the agent at %s refused %s", sock, name)
+	}
+	if len(reply) == 0 || reply[0] != 6 {
+		return nil, fmt.Errorf("unexpected answer from the agent at %s", sock)
+	}
+	return reply[1:], nil
+}

@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/intent"
+	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/sanitize"
+	"github.com/vigil-agent/vigil/internal/secmem"
+	"github.com/vigil-agent/vigil/internal/vault"
+)
+
+// KeyStore is vigil's encrypted key store; *vault.Vault implements it.
+type KeyStore interface {
+	Dir() string
+	List() ([]vault.Entry, []vault.Problem, error)
+	Unlock(passphrase []byte) ([]vault.UnlockedKey, []vault.Problem, error)
+	MarkUsed(fp string, t time.Time)
+}
+
+// PassphraseAsker is an approver that can also ask for a passphrase, for
+// unlocking the key store on demand. *approve.Askpass implements it.
+type PassphraseAsker interface {
+	AskPassphrase(ctx context.Context, prompt string) ([]byte, error)
+}
+
+// storeCache keeps the store's public entries, re-read only when the
+// store's directory changes (a key generated, imported or removed), so
+// listing costs one stat.
+type storeCache struct {
+	mu      sync.Mutex
+	mtime   time.Time
+	entries []vault.Entry
+}
+
+func (a *Agent) storeEntries() []vault.Entry {
+	if a.cfg.Store == nil {
+		return nil
+	}
+	fi, err := os.Stat(a.cfg.Store.Dir())
+	if err != nil {
+		return nil
+	}
+	a.store.mu.Lock()
+	defer a.store.mu.Unlock()
+	if !fi.ModTime().Equal(a.store.mtime) {
+		entries, problems, err := a.cfg.Store.List()
+		if err != nil {
+			a.log.Warn("key store unreadable", "err", err)
+			return a.store.entries
+		}
+		for _, p := range problems {
+			a.log.Warn("key store: a key file is damaged or unsafe and was skipped", "err", p.Err)
+		}
+		a.store.entries, a.store.mtime = entries, fi.ModTime()
+	}
+	return a.store.entries
+}
+
+// storeEntry finds the store key whose public blob is blob.
+func (a *Agent) storeEntry(blob []byte) (vault.Entry, bool) {
+	for _, e := range a.storeEntries() {
+		if string(e.Public.Marshal()) == string(blob) {
+			return e, true
+		}
+	}
+	return vault.Entry{}, false
+}
+
+// unlockStore decrypts the store's keys into memory and opens the window.
+func (a *Agent) unlockStore(passphrase []byte) (int, error) {
+	if a.cfg.Store == nil {
+		return 0, errors.New("no key store")
+	}
+	keys, problems, err := a.cfg.Store.Unlock(passphrase)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range problems {
+		a.log.Warn("key store: a key could not be unlocked", "err", p.Err)
+	}
+	loaded := 0
+	for _, k := range keys {
+		// The keystore takes the private key over and wipes it itself.
+		if _, err := a.cfg.Keys.Add(k.Private, nil, k.Comment, keystore.Constraints{Stored: true}); err != nil {
+			a.log.Warn("key store: key not loaded", "fp", k.Fingerprint, "err", err)
+			continue
+		}
+		loaded++
+	}
+	a.window.openNow()
+	return loaded, nil
+}
+
+// unlockOnDemand asks for the store passphrase for a signature that needs a
+// store key while it is locked, showing what the signature is for.
+func (a *Agent) unlockOnDemand(ctx context.Context, c *conn, e vault.Entry, in intent.Intent, dest destination) error {
+	asker, ok := a.cfg.Approver.(PassphraseAsker)
+	if !ok {
+		return errors.New("the key store is locked and the approver cannot ask for its passphrase: run vigil unlock")
+	}
+	wait, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
+	defer cancel()
+	if err := a.prompts.acquire(wait); err != nil {
+		return fmt.Errorf("waiting for an earlier prompt: %w", err)
+	}
+	defer a.prompts.release()
+	var b strings.Builder
+	fmt.Fprintf(&b, "Unlock vigil's key store so that %s can %s?\n", sanitize.Line(c.who.Program().Name(), 64), purposePhrase(in, dest))
+	fmt.Fprintf(&b, "  program: %s\n  who:     %s\n", c.who.Program().String(), c.who.Summary())
+	fmt.Fprintf(&b, "  key:     %s %s %s (in vigil's key store)\n", sanitize.Line(e.Comment, 80), e.Type, e.Fingerprint)
+	b.WriteString("Enter the key store passphrase (you will still be asked to allow the signature):")
+	prompt, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
+	defer cancel()
+	pass, err := asker.AskPassphrase(prompt, b.String())
+	if err != nil {
+		return err
+	}
+	defer secmem.Wipe(pass)
+	a.unlockMu.Lock()
+	defer a.unlockMu.Unlock()
+	_, err = a.unlockStore(pass)
+	return err
+}
+
+// endWindow wipes every private key: store keys stay listed (from the
+// store) and need unlocking again; keys added with ssh-add are gone.
+func (a *Agent) endWindow(reason string) {
+	var added int
+	for _, k := range a.cfg.Keys.List() {
+		if !k.Stored {
+			added++
+		}
+	}
+	a.cfg.Keys.Wipe()
+	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added)
+	a.record(audit.Event{Kind: audit.KindWindowEnded, Decision: audit.Allowed,
+		Detail: fmt.Sprintf("%s; %d keys added with ssh-add removed", reason, added)})
+}
+
+// Built-in extensions for the vigil command line.
+const (
+	extUnlock = "unlock@vigil"
+	extLock   = "lock@vigil"
+	extStatus = "status@vigil"
+)
+
+// Status is what status@vigil answers, as JSON.
+type Status struct {
+	Locked     bool         `json:"locked"` // ssh-add -x
+	Window     WindowStatus `json:"window"`
+	Keys       []StatusKey  `json:"keys"`
+	Pending    int          `json:"pending_prompts"`
+	StoreDir   string       `json:"store,omitempty"`
+	StoreError string       `json:"store_error,omitempty"`
+}
+
+// StatusKey is one key as vigil status lists it.
+type StatusKey struct {
+	Fingerprint string `json:"fingerprint"`
+	Comment     string `json:"comment"`
+	Type        string `json:"type"`
+	Source      string `json:"source"` // "ssh-add" or "store"
+	Loaded      bool   `json:"loaded"` // private key in memory
+}
+
+func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, contents []byte) ([]byte, error) {
+	start := time.Now()
+	switch name {
+	case extUnlock:
+		defer secmem.Wipe(contents)
+		var m struct{ Passphrase []byte }
+		if err := ssh.Unmarshal(contents, &m); err != nil {
+			return nil, errors.New("malformed unlock request")
+		}
+		defer secmem.Wipe(m.Passphrase)
+		a.unlockMu.Lock()
+		defer a.unlockMu.Unlock()
+		n, err := a.unlockStore(m.Passphrase)
+		if err != nil {
+			a.recordAdmin(c, audit.KindUnlock, audit.Failed, "", "key store: "+err.Error(), start)
+			return nil, err
+		}
+		a.recordAdmin(c, audit.KindUnlock, audit.Allowed, "", fmt.Sprintf("key store: %d keys", n), start)
+		return ssh.Marshal(struct{ N uint32 }{uint32(n)}), nil
+	case extLock:
+		a.window.close("locked by vigil lock")
+		a.cfg.Keys.Wipe() // also when no window was open
+		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "vigil lock", start)
+		return nil, nil
+	case extStatus:
+		st := Status{Locked: a.cfg.Keys.Locked(), Window: a.window.status(), Pending: a.prompts.pending()}
+		loaded := map[string]bool{}
+		for _, k := range a.cfg.Keys.List() {
+			loaded[string(k.Public.Marshal())] = true
+			src := "ssh-add"
+			if k.Stored {
+				src = "store"
+			}
+			st.Keys = append(st.Keys, StatusKey{k.Fingerprint, k.Comment, k.Describe(), src, !st.Locked})
+		}
+		if a.cfg.Store != nil {
+			st.StoreDir = a.cfg.Store.Dir()
+			for _, e := range a.storeEntries() {
+				if !loaded[string(e.Public.Marshal())] {
+					st.Keys = append(st.Keys, StatusKey{e.Fingerprint, e.Comment, strings.ToUpper(string(e.Type)), "store", false})
+				}
+			}
+		}
+		return json.Marshal(st)
+	}
+	return nil, fmt.Errorf("unknown extension %s", name)
+}

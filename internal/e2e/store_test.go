@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// storeAskpass is an askpass program that answers passphrase prompts with
+// the passphrase in passFile and confirm prompts with yes, recording every
+// call (mode and the first line of the prompt) in log.
+func storeAskpass(t *testing.T, dir string) (program, passFile, log string) {
+	t.Helper()
+	program, passFile, log = filepath.Join(dir, "askpass"), filepath.Join(dir, "pass"), filepath.Join(dir, "calls")
+	script := fmt.Sprintf(`#!/bin/sh
+first=$(printf '%%s\n' "$1" | head -n 1)
+if [ "$SSH_ASKPASS_PROMPT" = confirm ]; then
+	printf 'confirm|%%s\n' "$first" >> %[1]q
+	exit 0
+fi
+printf 'passphrase|%%s\n' "$first" >> %[1]q
+cat %[2]q
+`, log, passFile)
+	if err := os.WriteFile(program, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return program, passFile, log
+}
+
+func readCalls(t *testing.T, log string) []string {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// TestKeyStoreUnlockOnDemand: a key generated into vigil's store is listed
+// while locked; the first signature asks for the store passphrase (showing
+// what the signature is for) and then for the decision; the unlock window
+// ends after max_signatures, wiping the key, and the next signature asks
+// for the passphrase again. A wrong passphrase signs nothing.
+func TestKeyStoreUnlockOnDemand(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no key store")
+		return
+	}
+	bin := needVigil(t)
+	dir := t.TempDir()
+	askpass, passFile, calls := storeAskpass(t, dir)
+	if err := os.WriteFile(passFile, []byte("correct horse battery\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	store := filepath.Join(home, "store")
+	vigil := func(args ...string) string {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(vigilEnvHome(home), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("vigil %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	vigil("key", "generate", "--store", store, "--comment", "store key")
+	pubLine := vigil("key", "export-public", "--store", store, "store key")
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pubLine))
+	if err != nil {
+		t.Fatalf("export-public printed %q: %v", pubLine, err)
+	}
+	if err := os.Remove(calls); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mustGlob(t, filepath.Join(store, "*.key")) {
+		if b, _ := os.ReadFile(f); bytes.Contains(b, []byte("PRIVATE KEY")) {
+			t.Fatalf("%s holds a plaintext private key", f)
+		}
+	}
+
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte("[unlock]\nmax_signatures = 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(shortTempDir(t), "agent.sock")
+	a, err := launchVigilHome(t, bin, sock, home, &approver{path: askpass}, "--store", store, "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := must(t, client(t, a.sock, nil, "ssh-add", "-l")).stdout; !strings.Contains(out, ssh.FingerprintSHA256(pub)) {
+		t.Fatalf("store key not listed while locked:\n%s", out)
+	}
+	k := &testKey{name: "store", comment: "store key", pub: pub}
+	k.path = filepath.Join(t.TempDir(), "store_key")
+	if err := os.WriteFile(k.path+".pub", []byte(pubLine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	wantCalls := func(step string, want ...string) {
+		t.Helper()
+		got := readCalls(t, calls)
+		if len(got) != len(want) {
+			t.Fatalf("%s: askpass calls %q, want %d", step, got, len(want))
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(got[i], w) {
+				t.Errorf("%s: call %d = %q, want prefix %q", step, i, got[i], w)
+			}
+		}
+		os.Remove(calls)
+	}
+	s := sshsign(t, a.sock, k, "file")
+	if !s.sigExists {
+		t.Fatalf("first signature: %s", s.res)
+	}
+	s.verify(t, k, "file")
+	wantCalls("first signature", "passphrase|Unlock vigil's key store so that ssh-keygen can sign a file?", "confirm|Allow ssh-keygen to sign a file?")
+
+	if s := sshsign(t, a.sock, k, "git"); !s.sigExists {
+		t.Fatalf("second signature: %s", s.res)
+	}
+	wantCalls("second signature, window open", "confirm|Allow ssh-keygen to sign a git commit or tag?")
+
+	// Two signatures were the limit: the key was wiped; the next asks again.
+	if s := sshsign(t, a.sock, k, "file"); !s.sigExists {
+		t.Fatalf("third signature: %s", s.res)
+	}
+	wantCalls("after the window ended", "passphrase|Unlock", "confirm|Allow")
+
+	// A wrong passphrase signs nothing (the window is open again with one
+	// signature left; vigil lock ends it).
+	cmd := exec.Command(bin, "lock", "--socket", a.sock)
+	cmd.Env = vigilEnvHome(home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("vigil lock: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(passFile, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s := sshsign(t, a.sock, k, "file"); s.sigExists {
+		t.Fatal("signed with a wrong store passphrase")
+	}
+	wantCalls("wrong passphrase", "passphrase|Unlock")
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no files match %s (%v)", pattern, err)
+	}
+	return m
+}
