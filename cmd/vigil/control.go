@@ -170,7 +170,7 @@ func control(sock, name string, contents []byte) ([]byte, error) {
 		return nil, fmt.Errorf("vigil agent not running at %s: %w", sock, err)
 	}
 	defer c.Close()
-	reply, err := agent.NewClient(c).(agent.ExtendedAgent).Extension(name, contents)
+	reply, err := agent.NewClient(c).Extension(name, contents)
 	if err != nil {
 		if errors.Is(err, agent.ErrExtensionUnsupported) {
 			return nil, fmt.Errorf("the agent at %s is not vigil, or refused %s", sock, name)

@@ -30,7 +30,7 @@ func TestExtension(t *testing.T) {
 			return true, nil
 		}),
 	})
-	client := agent.NewClient(dial()).(agent.ExtendedAgent)
+	client := agent.NewClient(dial())
 	reply, err := client.Extension("echo@vigil", []byte("hi"))
 	if err != nil || string(reply) != "\x06echo:hi" {
 		t.Fatalf("reply %q, %v", reply, err)
