@@ -23,6 +23,9 @@ const (
 	saltSize   = 16
 )
 
+// kdfCost is the argon2id (time, memory KiB) in use; tests lower it.
+var kdfCost = [2]uint32{kdfTime, kdfMemory}
+
 // checkPlaintext is sealed at lock time so that a wrong passphrase is
 // detected even when there are no keys to decrypt.
 var checkPlaintext = []byte("vigil lock check v1")
@@ -37,7 +40,7 @@ type sealer struct {
 // deriveAEAD turns a passphrase into an XChaCha20-Poly1305 AEAD. The derived
 // key lives in locked memory and is wiped when the returned func is called.
 func (s *Store) deriveAEAD(passphrase, salt []byte) (cipher.AEAD, func(), error) {
-	raw := argon2.IDKey(passphrase, salt, kdfTime, kdfMemory, kdfThreads, chacha20poly1305.KeySize)
+	raw := argon2.IDKey(passphrase, salt, kdfCost[0], kdfCost[1], kdfThreads, chacha20poly1305.KeySize)
 	key, err := secmem.Copy(raw)
 	secmem.Wipe(raw)
 	if err != nil {
