@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/secmem"
+	"github.com/vigil-agent/vigil/internal/vault"
 )
 
 // Message numbers, from draft-ietf-sshm-ssh-agent.
@@ -159,6 +160,14 @@ func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte, start time.
 
 // unlock tries passphrase, waiting first if recent attempts failed.
 func (a *Agent) unlock(ctx context.Context, passphrase []byte) error {
+	return a.guardedUnlock(ctx, func() error { return a.cfg.Keys.Unlock(passphrase) })
+}
+
+// guardedUnlock runs one passphrase attempt (ssh-add -X, or the key
+// store's), serialised with all others and delayed after wrong ones: the
+// delay grows with each consecutive failure, counted across connections and
+// both kinds of unlock, so guessing is slow however it is tried.
+func (a *Agent) guardedUnlock(ctx context.Context, try func() error) error {
 	a.unlockMu.Lock()
 	defer a.unlockMu.Unlock()
 	if wait := time.Until(a.unlockAfter); wait > 0 {
@@ -170,13 +179,15 @@ func (a *Agent) unlock(ctx context.Context, passphrase []byte) error {
 			return ctx.Err()
 		}
 	}
-	err := a.cfg.Keys.Unlock(passphrase)
+	err := try()
 	switch {
 	case err == nil:
 		a.unlockFails = 0
-	case errors.Is(err, keystore.ErrBadPassphrase):
+	case errors.Is(err, keystore.ErrBadPassphrase), errors.Is(err, vault.ErrBadPassphrase):
 		a.unlockFails++
 		a.unlockAfter = time.Now().Add(a.unlockDelay(a.unlockFails))
+		a.log.Warn("wrong passphrase", "consecutive_failures", a.unlockFails,
+			"next_attempt_in", a.unlockDelay(a.unlockFails))
 	}
 	return err
 }

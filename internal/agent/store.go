@@ -127,10 +127,10 @@ func (a *Agent) unlockOnDemand(ctx context.Context, c *conn, e vault.Entry, in i
 		return err
 	}
 	defer secmem.Wipe(pass)
-	a.unlockMu.Lock()
-	defer a.unlockMu.Unlock()
-	_, err = a.unlockStore(pass)
-	return err
+	return a.guardedUnlock(ctx, func() error {
+		_, err := a.unlockStore(pass)
+		return err
+	})
 }
 
 // endWindow wipes every private key: store keys stay listed (from the
@@ -184,9 +184,11 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 			return nil, errors.New("malformed unlock request")
 		}
 		defer secmem.Wipe(m.Passphrase)
-		a.unlockMu.Lock()
-		defer a.unlockMu.Unlock()
-		n, err := a.unlockStore(m.Passphrase)
+		var n int
+		err := a.guardedUnlock(ctx, func() (err error) {
+			n, err = a.unlockStore(m.Passphrase)
+			return err
+		})
 		if err != nil {
 			a.recordAdmin(c, audit.KindUnlock, audit.Failed, "", "key store: "+err.Error(), start)
 			return nil, err
