@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -15,30 +16,7 @@ var checkCommand = &command{
 understands them. Exit status 1 if the file is invalid; the message names the
 line or the rule.
 
-The file is TOML: $XDG_CONFIG_HOME/vigil/config.toml (~/.config/vigil/
-config.toml) unless --config says otherwise. Unknown keys are errors.
-  socket = "PATH"            # as vigil serve --socket
-  approver = "PROGRAM"       # as vigil serve --approver
-  prompt_timeout = "60s"     # as vigil serve --prompt-timeout
-  lifetime = "8h"            # as vigil serve --lifetime
-  audit_dir = "DIR"          # where the audit log lives (see vigil help audit)
-  on_audit_failure = "refuse"  # or "continue": sign even if the record cannot be written
-  store_dir = "DIR"          # the key store (see vigil help key)
-
-  [unlock]                   # the unlock window (see vigil help unlock)
-  idle_timeout = "15m"       # sliding: each signature restarts it; "0s": no limit
-  max_lifetime = "4h"        # absolute: nothing extends it; "0s": no limit
-  max_signatures = 0         # 0: no limit
-
-Rules are tried in order; the first that matches decides; no match asks.
-  [[rule]]
-  key = "SHA256:..."       # fingerprint, or a glob over the key comment; omitted: any key
-  exe = "/usr/bin/ssh"     # absolute path of the calling program; omitted: any program
-  purpose = "login"        # login | git | file | namespace:NAME | unknown | any (default)
-  host = "*.example.com"   # logins only: glob over the verified destination name
-  forwarded = false        # true: match only forwarded requests; false/omitted: only local
-  action = "allow"         # allow | ask | deny
-`,
+` + configFileDoc,
 	setup: func(fs *flag.FlagSet) runFunc {
 		path := fs.String("config", "", "check `FILE` instead of the default config file")
 		return func(args []string, stdout, stderr io.Writer) error {
@@ -91,6 +69,16 @@ func check(path string, stdout io.Writer) error {
 	}
 	for _, r := range cfg.Rules {
 		fmt.Fprintln(stdout, r.String())
+	}
+	if cfg.OfferNone {
+		fmt.Fprintln(stdout, "offer_default: none (keys no offer names are hidden from bound destinations)")
+	}
+	for _, o := range cfg.Offers {
+		key := o.Key
+		if key == "" {
+			key = "any"
+		}
+		fmt.Fprintf(stdout, "offer %d: key=%s hosts=%s\n", o.N, key, strings.Join(o.Hosts, ","))
 	}
 	return nil
 }

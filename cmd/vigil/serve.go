@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/approve"
 	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/broker"
 	"github.com/vigil-agent/vigil/internal/config"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
@@ -121,13 +122,19 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 
 	keys := keystore.New(logger)
 	defer keys.Wipe()
+	// Registry tokens live in the agent's memory until the unlock window can
+	// hand the broker the vault's tokens (broker.NewVaultStore).
+	cargoBroker := broker.NewCargo(broker.CargoConfig{Tokens: broker.NewMemoryStore(), Log: logger})
 	acfg := agent.Config{
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
 		DefaultLifetime: firstDuration(o.lifetime, cfg.Lifetime, 0),
 		Rules:           cfg.Rules,
+		Offers:          cfg.Offers,
+		OfferNone:       cfg.OfferNone,
 		KnownHostsFiles: knownHostsFiles(),
 		Audit:           auditLog,
+		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker},
 		Store:           store,
 		Window: agent.WindowLimits{
 			Idle:          cfg.Unlock.IdleTimeout,
@@ -190,6 +197,7 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 			continue
 		}
 		ag.SetRules(cfg.Rules)
+		ag.SetOffers(cfg.Offers, cfg.OfferNone)
 		logger.Info("config reloaded", "rules", len(cfg.Rules))
 		log.Append(audit.Event{Kind: audit.KindConfigReloaded, Decision: audit.Allowed,
 			Detail: fmt.Sprintf("%d rules", len(cfg.Rules))})

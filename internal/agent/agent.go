@@ -9,6 +9,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -46,6 +47,10 @@ type Config struct {
 	// Rules decide before anyone is asked; see package policy. SetRules
 	// replaces them while serving.
 	Rules []policy.Rule
+	// Offers say which keys are listed to which verified destinations;
+	// OfferNone hides keys no offer names. See policy.Offered.
+	Offers    []policy.Offer
+	OfferNone bool
 	// KnownHostsFiles name verified host keys for prompts and host rules:
 	// the user's default known_hosts files (see knownhosts.DefaultFiles).
 	KnownHostsFiles []string
@@ -71,6 +76,7 @@ type Agent struct {
 	log     *slog.Logger
 	prompts promptQueue
 	rules   atomic.Pointer[[]policy.Rule]
+	offers  atomic.Pointer[offerSet]
 	hosts   knownhosts.Cache
 	// pins maps an executable path named by an allow rule to the content
 	// hash it had when the rule first matched.
@@ -101,7 +107,18 @@ func New(cfg Config) *Agent {
 	a := &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
 	a.window = window{limits: cfg.Window, now: cfg.Now, end: a.endWindow}
 	a.SetRules(cfg.Rules)
+	a.SetOffers(cfg.Offers, cfg.OfferNone)
 	return a
+}
+
+type offerSet struct {
+	offers []policy.Offer
+	none   bool
+}
+
+// SetOffers replaces the offers (on SIGHUP, with the rules).
+func (a *Agent) SetOffers(offers []policy.Offer, none bool) {
+	a.offers.Store(&offerSet{offers: slices.Clone(offers), none: none})
 }
 
 // SetRules replaces the policy rules; requests already deciding keep the
@@ -149,8 +166,10 @@ func (a *Agent) ServeConn(ctx context.Context, nc net.Conn, who *caller.Info) {
 		defer close(readerDone)
 		defer close(frames)
 		defer cancel()
+		// Buffered: a request then costs one read system call, not two.
+		br := bufio.NewReaderSize(nc, 4096)
 		for {
-			f, err := readFrame(nc)
+			f, err := readFrame(br)
 			if err != nil {
 				if !errors.Is(err, errClosed) {
 					a.log.Debug("closing connection", "caller", who.String(), "err", err)

@@ -33,7 +33,7 @@ func (f funcApprover) Confirm(ctx context.Context, prompt string) (bool, error) 
 func approveAll(context.Context, string) (bool, error) { return true, nil }
 
 // serve runs an Agent on a real unix socket and returns a dialer for it.
-func serve(t *testing.T, cfg Config) (*Agent, func() net.Conn) {
+func serve(t testing.TB, cfg Config) (*Agent, func() net.Conn) {
 	t.Helper()
 	if cfg.Keys == nil {
 		cfg.Keys = keystore.New(nil)
@@ -83,7 +83,7 @@ func serve(t *testing.T, cfg Config) (*Agent, func() net.Conn) {
 	}
 }
 
-func newKey(t *testing.T) (ed25519.PrivateKey, ssh.PublicKey) {
+func newKey(t testing.TB) (ed25519.PrivateKey, ssh.PublicKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

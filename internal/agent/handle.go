@@ -47,7 +47,7 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 		if len(req) != 1 {
 			return failure
 		}
-		return a.list()
+		return a.list(c)
 	case msgSignRequest:
 		return a.sign(ctx, c, req)
 	case msgAddIdentity, msgAddIDConstrained:
@@ -86,20 +86,21 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 // list answers with the keys in memory, then the key store's keys that
 // are not loaded: those are listed while locked, so a client can pick one
 // and have the store unlocked on demand.
-func (a *Agent) list() []byte {
+func (a *Agent) list(c *conn) []byte {
 	keys := a.cfg.Keys.List()
 	type id struct{ Blob, Comment []byte }
 	ids := make([]id, 0, len(keys))
+	have := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		ids = append(ids, id{k.Public.Marshal(), []byte(k.Comment)})
-	}
-	if stored := a.storeEntries(); len(stored) > 0 {
-		have := make(map[string]bool, len(ids))
-		for _, k := range ids {
-			have[string(k.Blob)] = true
+		blob := k.Public.Marshal()
+		have[string(blob)] = true
+		if ok, _ := a.offered(c, k.Fingerprint, k.Comment); ok {
+			ids = append(ids, id{blob, []byte(k.Comment)})
 		}
-		for _, e := range stored {
-			if blob := e.Public.Marshal(); !have[string(blob)] {
+	}
+	for _, e := range a.storeEntries() {
+		if blob := e.Public.Marshal(); !have[string(blob)] {
+			if ok, _ := a.offered(c, e.Fingerprint, e.Comment); ok {
 				ids = append(ids, id{blob, []byte(e.Comment)})
 			}
 		}

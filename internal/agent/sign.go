@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -43,7 +44,11 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 			// A key of vigil's store, not unlocked: ask for the passphrase
 			// first, then decide as for any key.
 			in := intent.Parse(m.Data)
-			if why := c.checkLogin(in); why == "" {
+			if ok, why := a.offered(c, e.Fingerprint, e.Comment); !ok {
+				err = errors.New("key not offered to this destination: " + why)
+			} else if why := c.checkLogin(in); why != "" {
+				err = errors.New(why)
+			} else {
 				var dest destination
 				if in.Kind == intent.Login || c.forwarded() {
 					dest = a.destinationOf(c, in)
@@ -54,9 +59,9 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 				}
 			}
 			if err != nil {
-				a.log.Info("sign refused: key store locked", "fp", e.Fingerprint, "caller", c.who.Program().String(), "err", err)
+				a.log.Info("sign refused: store key not unlocked", "fp", e.Fingerprint, "caller", c.who.Program().String(), "err", err)
 				a.record(audit.Event{Kind: audit.KindSign, Decision: audit.Denied, Caller: callerFacts(c.who, true),
-					Key: e.Fingerprint, Origin: origin(c), Latency: time.Since(start), Detail: "key store locked: " + err.Error()})
+					Key: e.Fingerprint, Origin: origin(c), Latency: time.Since(start), Detail: "store key not unlocked: " + err.Error()})
 				return failure
 			}
 		}
@@ -97,6 +102,11 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	}
 	if why := c.checkLogin(in); why != "" {
 		logSign(outcomeRefused, why)
+		return failure
+	}
+	if ok, why := a.offered(c, key.Fingerprint, key.Comment); !ok {
+		// Not offered to this destination: nobody is asked.
+		logSign(outcomeRefused, "key not offered to this destination: "+why)
 		return failure
 	}
 	// Only logins have a destination to work out; other purposes skip the

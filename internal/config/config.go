@@ -29,6 +29,10 @@ type Config struct {
 	StoreDir       string
 	Unlock         Unlock
 	Rules          []policy.Rule
+	Offers         []policy.Offer
+	// OfferNone: keys no [[offer]] names are not offered to a bound
+	// destination (offer_default = "none"); the default is "all".
+	OfferNone bool
 }
 
 // Unlock holds the limits of the unlock window. A zero field means no
@@ -57,7 +61,14 @@ type file struct {
 		MaxLifetime   *duration `toml:"max_lifetime"`
 		MaxSignatures int       `toml:"max_signatures"`
 	} `toml:"unlock"`
-	Rules []rule `toml:"rule"`
+	Rules        []rule  `toml:"rule"`
+	Offers       []offer `toml:"offer"`
+	OfferDefault string  `toml:"offer_default"`
+}
+
+type offer struct {
+	Key   string   `toml:"key"`
+	Hosts []string `toml:"hosts"`
 }
 
 type rule struct {
@@ -151,7 +162,22 @@ func Parse(text string) (Config, error) {
 			return Config{}, fmt.Errorf("rule %d: %w", i+1, err)
 		}
 	}
+	var offers []policy.Offer
+	for i, o := range f.Offers {
+		po := policy.Offer{N: i + 1, Key: o.Key, Hosts: o.Hosts}
+		if err := po.Validate(); err != nil {
+			return Config{}, fmt.Errorf("offer %d: %w", i+1, err)
+		}
+		offers = append(offers, po)
+	}
+	switch f.OfferDefault {
+	case "", "all", "none":
+	default:
+		return Config{}, fmt.Errorf("offer_default %q: want \"all\" or \"none\"", f.OfferDefault)
+	}
 	return Config{
+		Offers:         offers,
+		OfferNone:      f.OfferDefault == "none",
 		Rules:          rules,
 		Unlock:         unlock,
 		StoreDir:       f.StoreDir,

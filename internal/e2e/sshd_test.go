@@ -67,6 +67,7 @@ type sshd struct {
 	port       int
 	knownHosts string // a known_hosts file naming its host key
 	hostKey    ssh.PublicKey
+	hostPriv   string // the host's private key file, for tests that play the server's part
 	p          *proc
 }
 
@@ -160,7 +161,7 @@ func startSSHD(t testing.TB, o sshdOpts) *sshd {
 			}
 			t.Fatalf("sshd: %v; stderr:\n%s", err, p.stderr.String())
 		}
-		s := &sshd{port: port, p: p, knownHosts: filepath.Join(dir, "known_hosts"), hostKey: hostPub}
+		s := &sshd{port: port, p: p, knownHosts: filepath.Join(dir, "known_hosts"), hostKey: hostPub, hostPriv: hostKey}
 		line := knownHostsLine(addr, hostPub)
 		if err := os.WriteFile(s.knownHosts, []byte(line), 0o644); err != nil {
 			t.Fatal(err)
