@@ -18,6 +18,10 @@ need_pkgs=""
 command -v ssh-agent >/dev/null || need_pkgs="$need_pkgs openssh-client"
 command -v groff >/dev/null || need_pkgs="$need_pkgs groff-base"
 command -v setpriv >/dev/null || need_pkgs="$need_pkgs util-linux"
+# Shell completion is tested in each shell; the units under a real systemd --user.
+command -v zsh >/dev/null || need_pkgs="$need_pkgs zsh"
+command -v fish >/dev/null || need_pkgs="$need_pkgs fish"
+[ -x /lib/systemd/systemd ] && command -v systemd-analyze >/dev/null || need_pkgs="$need_pkgs systemd"
 if [ -n "$need_pkgs" ]; then
 	step "installing:$need_pkgs"
 	SUDO=""
@@ -47,6 +51,7 @@ step "staticcheck"
 "$GOBIN_DIR/staticcheck" ./...
 step "cross builds"
 GOOS=darwin go build ./...
+GOOS=windows go build ./...
 
 # --- tests --------------------------------------------------------------
 step "go test -race ./..."

@@ -35,7 +35,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCommand, checkCommand, keyCommand, unlockCommand, lockCommand, statusCommand, whyNotCommand, auditCommand, versionCommand}
+	commands = []*command{serveCommand, envCommand, checkCommand, keyCommand, unlockCommand, lockCommand, statusCommand, whyNotCommand, auditCommand, installCommand, gitCommand, completionCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -95,9 +95,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
 		return 2
-	}
-	if len(args) == 1 && args[0] == cargoPluginFlag {
-		return runCargoPlugin(os.Stdin, stdout, stderr)
 	}
 	name, rest := args[0], args[1:]
 	var err error

@@ -25,7 +25,11 @@ systemd socket activation and readiness notification.
 const manFiles = `$XDG_RUNTIME_DIR/vigil/agent.sock, ~/.vigil/agent.sock
 The agent socket (mode 0600, in a directory of mode 0700).
 ~/.config/vigil/config.toml
-Settings and rules; see vigil check.
+Settings and rules; see vigil.toml(5).
+~/.config/systemd/user/vigil.socket, ~/.config/systemd/user/vigil.service
+The systemd user units written by vigil install --user.
+~/.config/vigil/allowed_signers
+The git allowed signers file written by vigil git setup, unless git already named one.
 `
 
 const manExitStatus = `0
@@ -76,7 +80,7 @@ func writeMan(w io.Writer) {
 	section("ENVIRONMENT", manEnvironment)
 	section("FILES", manFiles)
 	section("EXIT STATUS", manExitStatus)
-	fmt.Fprint(w, ".SH SEE ALSO\nssh\\-agent(1), ssh\\-add(1), ssh\\-keygen(1), ssh(1)\n")
+	fmt.Fprint(w, ".SH SEE ALSO\nvigil.toml(5), ssh\\-agent(1), ssh\\-add(1), ssh\\-keygen(1), ssh(1), systemd.socket(5)\n")
 }
 
 // roff escapes text for a man page: backslashes, hyphens (so they are not

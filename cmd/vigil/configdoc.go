@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// configFileDoc describes the config file. It is the one source of the
+// second half of "vigil help check" and of vigil.toml(5), so the two cannot
+// drift; configman_test.go checks the committed doc/vigil.toml.5. Lines
+// indented by two spaces are shown as they are; the others are prose.
+const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config.toml
+(~/.config/vigil/config.toml) unless --config says otherwise. Unknown keys are
+errors.
+  socket = "PATH"            # as vigil serve --socket
+  approver = "PROGRAM"       # as vigil serve --approver
+  prompt_timeout = "60s"     # as vigil serve --prompt-timeout
+  lifetime = "8h"            # as vigil serve --lifetime
+  audit_dir = "DIR"          # where the audit log lives (see vigil help audit)
+  on_audit_failure = "refuse"  # or "continue": sign even if the record cannot be written
+  store_dir = "DIR"          # the key store (see vigil help key)
+  offer_default = "all"      # or "none": keys no [[offer]] names are offered to no server
+
+  [unlock]                   # the unlock window (see vigil help unlock)
+  idle_timeout = "15m"       # sliding: each signature restarts it; "0s": no limit
+  max_lifetime = "4h"        # absolute: nothing extends it; "0s": no limit
+  max_signatures = 0         # 0: no limit
+
+Rules are tried in order; the first that matches decides; no match asks.
+  [[rule]]
+  key = "SHA256:..."       # fingerprint, or a glob over the key comment; omitted: any key
+  exe = "/usr/bin/ssh"     # absolute path of the calling program; omitted: any program
+  purpose = "login"        # login | git | file | namespace:NAME | unknown | any (default)
+  host = "*.example.com"   # logins only: glob over the verified destination name
+  forwarded = false        # true: match only forwarded requests; false/omitted: only local
+  action = "allow"         # allow | ask | deny
+
+A key is offered to the servers its [[offer]] tables name (see vigil help
+why-not); keys that no offer names follow offer_default.
+  [[offer]]
+  key = "SHA256:..."       # fingerprint, or a glob over the key comment
+  hosts = ["github.com", "*.github.com", "[git.example.com]:2222"]
+`
+
+// configExample is a whole file for the man page's EXAMPLE section;
+// configman_test.go checks that vigil accepts it.
+const configExample = `# Started by systemd, vigil does not see the shell's SSH_ASKPASS.
+approver = "/usr/bin/ssh-askpass"
+prompt_timeout = "30s"
+
+[unlock]
+idle_timeout = "10m"
+
+# Logins to the work git server with the work key go through unasked.
+[[rule]]
+key = "work laptop"
+exe = "/usr/bin/ssh"
+purpose = "login"
+host = "git.example.com"
+action = "allow"
+
+# Nothing is signed for a forwarded agent.
+[[rule]]
+forwarded = true
+action = "deny"
+`
+
+// writeConfigMan writes vigil.toml(5) in roff.
+func writeConfigMan(w io.Writer) {
+	fmt.Fprint(w, ".TH VIGIL.TOML 5 \"\" \"vigil\" \"File Formats\"\n")
+	fmt.Fprint(w, ".SH NAME\nvigil.toml \\- configuration file of the vigil SSH agent\n")
+	fmt.Fprint(w, ".SH SYNOPSIS\n$XDG_CONFIG_HOME/vigil/config.toml, by default ~/.config/vigil/config.toml\n")
+	fmt.Fprint(w, ".SH DESCRIPTION\n")
+	fmt.Fprint(w, roff("vigil serve reads its settings and rules from this file when it starts, and its rules again on SIGHUP\n"+
+		"(systemctl --user reload vigil under systemd). Flags given to vigil serve take precedence over the\n"+
+		"file. vigil check validates the file and prints what vigil understands of it.\n"))
+	writeDocText(w, configFileDoc)
+	fmt.Fprintf(w, ".SH EXAMPLE\n.RS 4\n.nf\n%s.fi\n.RE\n", roff(configExample))
+	fmt.Fprint(w, ".SH FILES\n.TP\n.B ~/.config/vigil/config.toml\nThe file, when XDG_CONFIG_HOME is not set.\n")
+	fmt.Fprint(w, ".SH SEE ALSO\nvigil(1), ssh\\-agent(1), ssh\\-add(1)\n")
+}
+
+// writeDocText renders help text: runs of prose lines become filled
+// paragraphs, runs of lines indented by two spaces are shown as typed.
+func writeDocText(w io.Writer, text string) {
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for i := 0; i < len(lines); {
+		if lines[i] == "" {
+			i++
+			continue
+		}
+		indented := strings.HasPrefix(lines[i], "  ")
+		j := i
+		var run []string
+		for ; j < len(lines) && lines[j] != "" && strings.HasPrefix(lines[j], "  ") == indented; j++ {
+			run = append(run, strings.TrimPrefix(lines[j], "  "))
+		}
+		// An indented run goes on across blank lines, as one block.
+		for indented && j+1 < len(lines) && lines[j] == "" && strings.HasPrefix(lines[j+1], "  ") {
+			run = append(run, "")
+			for j++; j < len(lines) && strings.HasPrefix(lines[j], "  "); j++ {
+				run = append(run, strings.TrimPrefix(lines[j], "  "))
+			}
+		}
+		body := roff(strings.Join(run, "\n"))
+		if indented {
+			fmt.Fprintf(w, ".PP\n.RS 4\n.nf\n%s\n.fi\n.RE\n", body)
+		} else {
+			fmt.Fprintf(w, ".PP\n%s\n", body)
+		}
+		i = j
+	}
+}
