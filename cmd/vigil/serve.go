@@ -18,7 +18,6 @@ import (
 	"github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/approve"
 	"github.com/vigil-agent/vigil/internal/audit"
-	"github.com/vigil-agent/vigil/internal/broker"
 	"github.com/vigil-agent/vigil/internal/config"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
@@ -122,9 +121,6 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 
 	keys := keystore.New(logger)
 	defer keys.Wipe()
-	// Registry tokens live in the agent's memory until the unlock window can
-	// hand the broker the vault's tokens (broker.NewVaultStore).
-	cargoBroker := broker.NewCargo(broker.CargoConfig{Tokens: broker.NewMemoryStore(), Log: logger})
 	acfg := agent.Config{
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
@@ -134,7 +130,6 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		OfferNone:       cfg.OfferNone,
 		KnownHostsFiles: knownHostsFiles(),
 		Audit:           auditLog,
-		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker},
 		Store:           store,
 		Window: agent.WindowLimits{
 			Idle:          cfg.Unlock.IdleTimeout,
