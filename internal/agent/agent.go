@@ -142,6 +142,10 @@ type conn struct {
 	// fwd latches once any session-bind says the connection is a forwarded
 	// agent, and is never cleared: later binds are the remote host's hops.
 	fwd bool
+	// offered, on a bound connection, is what the last list showed the
+	// server: fingerprints of the keys offered, and how many were hidden.
+	offered []string
+	hidden  int
 }
 
 // forwarded reports whether the connection carries a forwarded agent.

@@ -88,19 +88,29 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 // and have the store unlocked on demand.
 func (a *Agent) list(c *conn) []byte {
 	keys := a.cfg.Keys.List()
+	c.offered, c.hidden = c.offered[:0], 0
+	offer := func(fp, comment string) bool {
+		ok, _ := a.offered(c, fp, comment)
+		if ok {
+			c.offered = append(c.offered, fp)
+		} else {
+			c.hidden++
+		}
+		return ok
+	}
 	type id struct{ Blob, Comment []byte }
 	ids := make([]id, 0, len(keys))
 	have := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		blob := k.Public.Marshal()
 		have[string(blob)] = true
-		if ok, _ := a.offered(c, k.Fingerprint, k.Comment); ok {
+		if offer(k.Fingerprint, k.Comment) {
 			ids = append(ids, id{blob, []byte(k.Comment)})
 		}
 	}
 	for _, e := range a.storeEntries() {
 		if blob := e.Public.Marshal(); !have[string(blob)] {
-			if ok, _ := a.offered(c, e.Fingerprint, e.Comment); ok {
+			if offer(e.Fingerprint, e.Comment) {
 				ids = append(ids, id{blob, []byte(e.Comment)})
 			}
 		}

@@ -93,7 +93,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 			Kind: audit.KindSign, Decision: outcomeDecision[outcome],
 			Caller: callerFacts(c.who, level != slog.LevelDebug), Key: key.Fingerprint,
 			Intent: intentFacts(in, dest), Origin: origin(c), By: by,
-			Latency: time.Since(start), DataSHA256: audit.DataHash(m.Data), Detail: why,
+			Latency: time.Since(start), DataSHA256: audit.DataHash(m.Data), Detail: why + c.offeredNote(),
 		})
 	}
 	if a.cfg.Keys.Locked() {
@@ -291,6 +291,10 @@ func promptText(c *conn, key keystore.Key, in intent.Intent, d destination) stri
 		b.WriteString(" [added with confirm]")
 	}
 	b.WriteString("\n")
+	if c.hidden > 0 {
+		fmt.Fprintf(&b, "  offered: %d of %d keys to this server (%s); the others are meant for other hosts\n",
+			len(c.offered), len(c.offered)+c.hidden, strings.Join(c.offered, ", "))
+	}
 	if c.forwarded() {
 		from := "an unknown host"
 		if d.fwdFrom != "" {
@@ -345,4 +349,13 @@ func (c *conn) checkLogin(in intent.Intent) string {
 		return "login data names a host key other than the one this connection was bound to"
 	}
 	return ""
+}
+
+// offeredNote says, for the audit record, which keys the server of a bound
+// connection was shown.
+func (c *conn) offeredNote() string {
+	if c.hidden == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; offered to this server: %s (%d hidden)", strings.Join(c.offered, ","), c.hidden)
 }

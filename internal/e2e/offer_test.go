@@ -71,6 +71,11 @@ func TestOffersPerHost(t *testing.T) {
 		if len(fps) != 1 || fps[0] != want.fingerprint() {
 			t.Errorf("ssh to port %d was offered %v, want only %s", srv.port, fps, want.fingerprint())
 		}
+		t.Logf("ssh -v to port %d offered %v", srv.port, fps)
+		ps := ap.prompts(t)
+		if len(ps) == 0 || !strings.Contains(ps[len(ps)-1].Text, "offered: 1 of 3 keys to this server ("+want.fingerprint()+")") {
+			t.Errorf("the login prompt does not say which keys were offered:\n%v", ps)
+		}
 	}
 	login(srvA, kA)
 	login(srvB, kB)
