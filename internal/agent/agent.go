@@ -33,6 +33,15 @@ type Approver interface {
 	Confirm(ctx context.Context, prompt string) (bool, error)
 }
 
+// GrantingApprover can also answer "yes, and don't ask again for a while"
+// (pinentry's "Allow for 5 min"). offerGrant is false when the request
+// cannot be scoped exactly (unknown program, unrecognised data, a login to
+// an unverified host): then only "once" may be offered.
+type GrantingApprover interface {
+	Approver
+	ConfirmGrant(ctx context.Context, prompt string, offerGrant bool) (allow bool, grantFor time.Duration, err error)
+}
+
 // Config is what an Agent needs. Keys is required.
 type Config struct {
 	Keys *keystore.Store
@@ -61,6 +70,11 @@ type Config struct {
 	Store KeyStore
 	// Window limits how long private keys stay in memory.
 	Window WindowLimits
+	// CooldownStrikes prompts in a row for one program that end in a
+	// denial or a timeout make its requests refused without a prompt for
+	// CooldownPeriod. Zero values: 3 and 5 minutes.
+	CooldownStrikes int
+	CooldownPeriod  time.Duration
 	// Now is the clock for the unlock window (tests); nil: time.Now.
 	Now func() time.Time
 	// Extensions serve vigil's own messages (SSH_AGENTC_EXTENSION with
@@ -80,9 +94,11 @@ type Agent struct {
 	hosts   knownhosts.Cache
 	// pins maps an executable path named by an allow rule to the content
 	// hash it had when the rule first matched.
-	pins   sync.Map
-	window window
-	store  storeCache
+	pins     sync.Map
+	window   window
+	store    storeCache
+	grants   policy.Grants
+	cooldown policy.Cooldown
 
 	// Unlock attempts are serialised and rate limited across all
 	// connections, so opening many connections does not speed up guessing.
@@ -105,6 +121,7 @@ func New(cfg Config) *Agent {
 		cfg.Now = time.Now
 	}
 	a := &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
+	a.cooldown.Strikes, a.cooldown.Period = cfg.CooldownStrikes, cfg.CooldownPeriod
 	a.window = window{limits: cfg.Window, now: cfg.Now, end: a.endWindow}
 	a.SetRules(cfg.Rules)
 	a.SetOffers(cfg.Offers, cfg.OfferNone)

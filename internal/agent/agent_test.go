@@ -322,7 +322,7 @@ func TestRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	var asked atomic.Int32
-	a, dial := serve(t, Config{Approver: funcApprover(func(context.Context, string) (bool, error) {
+	a, dial := serve(t, Config{CooldownStrikes: 1000, Approver: funcApprover(func(context.Context, string) (bool, error) {
 		asked.Add(1)
 		return false, nil
 	})})

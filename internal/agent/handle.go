@@ -155,6 +155,7 @@ func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte, start time.
 			a.recordAdmin(c, audit.KindLock, audit.Failed, "", err.Error(), start)
 			return failure
 		}
+		a.grants.Drop() // grants are dropped on every lock
 		a.log.Info("agent locked", "caller", c.who.String())
 		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "", start)
 		return success

@@ -130,10 +130,40 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	case d.Action == policy.Allow && note == "":
 		why, level = d.Rule.String(), slog.LevelDebug
 	default:
+		preq := a.policyRequest(c, key, in, dest)
+		scope := policy.GrantRequestOf(preq, c.who.Program().Hash)
+		if preq.Exe == "" {
+			scope.Exe = "" // an unverifiable program can neither use nor get a grant
+		}
+		prog := scope.Program()
+		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
+			by.Grant = fmt.Sprint(g.ID)
+			why = fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
+			break
+		}
+		if cooling, until := a.cooldown.Cooling(prog, a.cfg.Now()); cooling && prog.Exe != "" {
+			logSign(outcomeRefused, fmt.Sprintf("its last prompts were denied or unanswered: refused without asking until %s", until.Format(time.TimeOnly)))
+			return failure
+		}
 		by.Approver = a.approverName()
-		if outcome, why := a.decide(ctx, c, key, in, dest, note); outcome != outcomeSigned {
+		outcome, why, grantFor := a.decide(ctx, c, key, in, dest, note, scope.Validate() == nil)
+		if a.cooldown.Note(prog, cooldownOutcome(outcome), a.cfg.Now()) {
+			a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
+				"program", c.who.Program().String())
+		}
+		if outcome != outcomeSigned {
 			logSign(outcome, why)
 			return failure
+		}
+		if grantFor > 0 {
+			id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
+			if err == nil {
+				by.Grant = fmt.Sprint(id)
+				why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
+				a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
+					Key: key.Fingerprint, Intent: intentFacts(in, dest), Origin: origin(c), By: by,
+					Detail: fmt.Sprintf("grant %d for %v", id, grantFor)})
+			}
 		}
 		if d.Action == policy.Allow && c.who.Program().Hash != "" {
 			// The person accepted the changed program: pin what they saw.
@@ -198,12 +228,30 @@ func (a *Agent) policyRequest(c *conn, key keystore.Key, in intent.Intent, dest 
 }
 
 // decide asks the approver, one prompt at a time, and says what happened.
-func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, note string) (outcome, why string) {
+func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, note string, canGrant bool) (outcome, why string, grantFor time.Duration) {
 	text := promptText(c, key, in, dest)
 	if note != "" {
 		text += "  NOTE:    " + note + "\n"
 	}
-	return a.ask(ctx, c.who, text)
+	if g, ok := a.cfg.Approver.(GrantingApprover); ok {
+		return a.askGrant(ctx, c.who, text, g, canGrant)
+	}
+	outcome, why = a.ask(ctx, c.who, text)
+	return outcome, why, 0
+}
+
+// cooldownOutcome maps a prompt's outcome for the cooldown count: a hang-up
+// says nothing about the person.
+func cooldownOutcome(outcome string) policy.Outcome {
+	switch outcome {
+	case outcomeSigned:
+		return policy.Approved
+	case outcomeDenied:
+		return policy.Denied
+	case outcomeTimeout:
+		return policy.TimedOut
+	}
+	return policy.Abandoned
 }
 
 // ask puts text in front of a person: one prompt at a time, each request
@@ -211,32 +259,47 @@ func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent
 // open for at most the prompt timeout. It returns outcomeSigned only for
 // an explicit yes.
 func (a *Agent) ask(ctx context.Context, who *caller.Info, text string) (outcome, why string) {
+	outcome, why, _ = a.prompt(ctx, who, func(ctx context.Context) (bool, time.Duration, error) {
+		ok, err := a.cfg.Approver.Confirm(ctx, text)
+		return ok, 0, err
+	})
+	return outcome, why
+}
+
+// askGrant is ask through an approver that can grant.
+func (a *Agent) askGrant(ctx context.Context, who *caller.Info, text string, g GrantingApprover, canGrant bool) (outcome, why string, grantFor time.Duration) {
+	return a.prompt(ctx, who, func(ctx context.Context) (bool, time.Duration, error) {
+		return g.ConfirmGrant(ctx, text, canGrant)
+	})
+}
+
+func (a *Agent) prompt(ctx context.Context, who *caller.Info, show func(context.Context) (bool, time.Duration, error)) (outcome, why string, grantFor time.Duration) {
 	if a.cfg.Approver == nil {
-		return outcomeRefused, "no approver configured (set --approver or SSH_ASKPASS): refusing without asking"
+		return outcomeRefused, "no approver configured (set --approver or SSH_ASKPASS): refusing without asking", 0
 	}
 	wait, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
 	if err := a.prompts.acquire(wait); err != nil {
-		return ctxOutcome(ctx), "while waiting for an earlier prompt to be answered"
+		return ctxOutcome(ctx), "while waiting for an earlier prompt to be answered", 0
 	}
 	defer a.prompts.release()
 	// Checked after the wait, right before showing: the pid in the prompt
 	// must still be the process that connected.
 	if !who.Alive() && who.PID != 0 {
-		return outcomeRefused, "calling process exited; its pid could name another program now"
+		return outcomeRefused, "calling process exited; its pid could name another program now", 0
 	}
-	prompt, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
+	pctx, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
-	ok, err := a.cfg.Approver.Confirm(prompt, text)
+	ok, grantFor, err := show(pctx)
 	switch {
-	case prompt.Err() != nil:
-		return ctxOutcome(ctx), "prompt closed unanswered"
+	case pctx.Err() != nil:
+		return ctxOutcome(ctx), "prompt closed unanswered", 0
 	case err != nil:
-		return outcomeRefused, fmt.Sprintf("could not ask: %v", err)
+		return outcomeRefused, fmt.Sprintf("could not ask: %v", err), 0
 	case !ok:
-		return outcomeDenied, "approver said no"
+		return outcomeDenied, "approver said no", 0
 	}
-	return outcomeSigned, ""
+	return outcomeSigned, "", grantFor
 }
 
 // checkPin binds an allow rule that names a program to that program's

@@ -143,7 +143,8 @@ func (a *Agent) endWindow(reason string) {
 		}
 	}
 	a.cfg.Keys.Wipe()
-	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added)
+	dropped := a.grants.Drop()
+	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added, "grants_dropped", dropped)
 	a.record(audit.Event{Kind: audit.KindWindowEnded, Decision: audit.Allowed,
 		Detail: fmt.Sprintf("%s; %d keys added with ssh-add removed", reason, added)})
 }
@@ -198,6 +199,7 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 	case extLock:
 		a.window.close("locked by vigil lock")
 		a.cfg.Keys.Wipe() // also when no window was open
+		a.grants.Drop()
 		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "vigil lock", start)
 		return nil, nil
 	case extStatus:
