@@ -8,3 +8,5 @@ require (
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.47.0
 )
+
+require github.com/twpayne/go-pinentry/v4 v4.0.0

@@ -15,6 +15,8 @@ const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config
 errors.
   socket = "PATH"            # as vigil serve --socket
   approver = "PROGRAM"       # as vigil serve --approver
+  pinentry = "PROGRAM"       # as vigil serve --pinentry: ask with pinentry instead
+  grant_for = "5m"           # what pinentry's "Allow for ..." button grants; "0s": no such button
   prompt_timeout = "60s"     # as vigil serve --prompt-timeout
   lifetime = "8h"            # as vigil serve --lifetime
   audit_dir = "DIR"          # where the audit log lives (see vigil help audit)

@@ -96,6 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage())
 		return 2
 	}
+	if len(args) == 1 && args[0] == cargoPluginFlag {
+		return runCargoPlugin(os.Stdin, stdout, stderr)
+	}
 	name, rest := args[0], args[1:]
 	var err error
 	switch name {

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/approve"
 	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/broker"
 	"github.com/vigil-agent/vigil/internal/config"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
@@ -55,6 +56,7 @@ others. A --socket in another directory is used as given (like ssh-agent -a).
 		o := &serveOptions{}
 		fs.StringVar(&o.socket, "socket", "", "listen on `PATH` instead of the default socket")
 		fs.StringVar(&o.approver, "approver", "", "approver `PROGRAM` (default: $SSH_ASKPASS)")
+		fs.StringVar(&o.pinentry, "pinentry", "", "ask with the pinentry `PROGRAM` (Allow once, Allow for a while, Deny) instead of the approver")
 		fs.DurationVar(&o.promptTimeout, "prompt-timeout", 0, "refuse a signature nobody answered within `DURATION` (default 60s)")
 		fs.DurationVar(&o.lifetime, "lifetime", 0, "remove keys added without ssh-add -t after `DURATION` (default: keep)")
 		fs.StringVar(&o.config, "config", "", "read configuration from `FILE` (must exist; default: see vigil help check)")
@@ -76,6 +78,7 @@ others. A --socket in another directory is used as given (like ssh-agent -a).
 type serveOptions struct {
 	socket, approver, config string
 	auditDir, store          string
+	pinentry                 string
 	promptTimeout, lifetime  time.Duration
 	csh, sh, fish, debug     bool
 }
@@ -121,6 +124,9 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 
 	keys := keystore.New(logger)
 	defer keys.Wipe()
+	// Registry tokens live in the agent's memory until the unlock window can
+	// hand the broker the vault's tokens (broker.NewVaultStore).
+	cargoBroker := broker.NewCargo(broker.CargoConfig{Tokens: broker.NewMemoryStore(), Log: logger})
 	acfg := agent.Config{
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
@@ -130,6 +136,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		OfferNone:       cfg.OfferNone,
 		KnownHostsFiles: knownHostsFiles(),
 		Audit:           auditLog,
+		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker},
 		Store:           store,
 		Window: agent.WindowLimits{
 			Idle:          cfg.Unlock.IdleTimeout,
@@ -138,18 +145,23 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		},
 		Log: logger,
 	}
-	if approverProgram != "" {
-		path, err := filepath.Abs(approverProgram)
+	switch pin := firstSet(o.pinentry, cfg.Pinentry); {
+	case pin != "":
+		path, err := executable(pin)
 		if err != nil {
 			return err
 		}
-		if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("approver %s is not an executable file", path)
+		acfg.Approver = pinentryApprover{&approve.Pinentry{Program: path, Env: approverEnv(), GrantFor: cfg.GrantFor}}
+		logger.Info("approver", "pinentry", path, "grant_for", cfg.GrantFor)
+	case approverProgram != "":
+		path, err := executable(approverProgram)
+		if err != nil {
+			return err
 		}
 		acfg.Approver = &approve.Askpass{Program: path, Env: approverEnv()}
 		logger.Info("approver", "program", path)
-	} else {
-		logger.Warn("no approver configured (--approver, approver in the config file, or SSH_ASKPASS): every signature will be refused")
+	default:
+		logger.Warn("no approver configured (--approver, --pinentry, the config file, or SSH_ASKPASS): what no rule allows will be refused")
 	}
 
 	ln, err := listen(socket, ownDir, logger)
@@ -234,6 +246,40 @@ func listen(socket string, ownDir bool, logger *slog.Logger) (agentSocket, error
 	}
 	return ownSocket{sock}, nil
 }
+
+// executable resolves an approver program and checks it can be run.
+func executable(program string) (string, error) {
+	path, err := filepath.Abs(program)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("approver %s is not an executable file", path)
+	}
+	return path, nil
+}
+
+// pinentryApprover offers pinentry's grant button to the agent, and only
+// when the agent says the request can be scoped for a grant.
+type pinentryApprover struct{ p *approve.Pinentry }
+
+func (a pinentryApprover) Confirm(ctx context.Context, text string) (bool, error) {
+	ok, _, err := a.ConfirmGrant(ctx, text, false)
+	return ok, err
+}
+
+func (a pinentryApprover) ConfirmGrant(ctx context.Context, text string, offerGrant bool) (bool, time.Duration, error) {
+	p := a.p
+	if !offerGrant {
+		once := *a.p
+		once.GrantFor = 0
+		p = &once
+	}
+	d, err := p.Decide(ctx, text)
+	return d.Allow, d.GrantFor, err
+}
+
+func (a pinentryApprover) String() string { return a.p.String() }
 
 // openAudit opens the audit log. A log that cannot be opened stops vigil
 // from starting: signing without a record is what on_audit_failure =

@@ -20,6 +20,8 @@ import (
 type Config struct {
 	Socket        string
 	Approver      string
+	Pinentry      string        // a pinentry program to ask with instead of the askpass approver
+	GrantFor      time.Duration // what pinentry's "Allow for ..." button grants; 0: no such button
 	PromptTimeout time.Duration
 	Lifetime      time.Duration
 	AuditDir      string
@@ -49,13 +51,15 @@ var DefaultUnlock = Unlock{IdleTimeout: 15 * time.Minute, MaxLifetime: 4 * time.
 
 // file mirrors the TOML layout.
 type file struct {
-	Socket        string   `toml:"socket"`
-	Approver      string   `toml:"approver"`
-	PromptTimeout duration `toml:"prompt_timeout"`
-	Lifetime      duration `toml:"lifetime"`
-	AuditDir      string   `toml:"audit_dir"`
-	OnAuditFail   string   `toml:"on_audit_failure"`
-	StoreDir      string   `toml:"store_dir"`
+	Socket        string    `toml:"socket"`
+	Approver      string    `toml:"approver"`
+	Pinentry      string    `toml:"pinentry"`
+	GrantFor      *duration `toml:"grant_for"`
+	PromptTimeout duration  `toml:"prompt_timeout"`
+	Lifetime      duration  `toml:"lifetime"`
+	AuditDir      string    `toml:"audit_dir"`
+	OnAuditFail   string    `toml:"on_audit_failure"`
+	StoreDir      string    `toml:"store_dir"`
 	Unlock        struct {
 		IdleTimeout   *duration `toml:"idle_timeout"`
 		MaxLifetime   *duration `toml:"max_lifetime"`
@@ -99,7 +103,7 @@ func (d *duration) UnmarshalText(b []byte) error {
 func Load(path string, missingOK bool) (Config, error) {
 	b, err := os.ReadFile(path)
 	if missingOK && errors.Is(err, fs.ErrNotExist) {
-		return Config{Unlock: DefaultUnlock}, nil
+		return Config{Unlock: DefaultUnlock, GrantFor: 5 * time.Minute}, nil
 	}
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
@@ -175,7 +179,13 @@ func Parse(text string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("offer_default %q: want \"all\" or \"none\"", f.OfferDefault)
 	}
+	grantFor := 5 * time.Minute
+	if f.GrantFor != nil {
+		grantFor = f.GrantFor.Duration
+	}
 	return Config{
+		Pinentry:       f.Pinentry,
+		GrantFor:       grantFor,
 		Offers:         offers,
 		OfferNone:      f.OfferDefault == "none",
 		Rules:          rules,

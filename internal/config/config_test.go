@@ -39,6 +39,8 @@ func TestParse(t *testing.T) {
 		{name: "unlock unknown", text: "[unlock]\nidle = \"5m\"\n", err: "unlock.idle"},
 		{name: "offers", text: "offer_default = \"none\"\n[[offer]]\nkey = \"work-*\"\nhosts = [\"github.com\", \"*.corp\"]\n",
 			want: Config{OfferNone: true, Offers: []policy.Offer{{N: 1, Key: "work-*", Hosts: []string{"github.com", "*.corp"}}}}},
+		{name: "pinentry", text: "pinentry = \"/usr/bin/pinentry-curses\"\ngrant_for = \"1h\"\n",
+			want: Config{Pinentry: "/usr/bin/pinentry-curses", GrantFor: time.Hour}},
 		{name: "offer without hosts", text: "[[offer]]\nkey = \"x\"\n", err: "offer 1: hosts is empty"},
 		{name: "bad offer default", text: "offer_default = \"some\"\n", err: "offer_default"},
 		{name: "rule without action", text: "[[rule]]\nexe = \"/usr/bin/ssh\"\n", err: "rule 1: action is required"},
@@ -50,6 +52,9 @@ func TestParse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.want.Unlock == (Unlock{}) {
 				tt.want.Unlock = DefaultUnlock
+			}
+			if tt.want.GrantFor == 0 {
+				tt.want.GrantFor = 5 * time.Minute
 			}
 			got, err := Parse(tt.text)
 			if tt.err != "" {

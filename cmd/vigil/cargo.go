@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/vigil-agent/vigil/internal/broker"
+	"github.com/vigil-agent/vigil/internal/credential"
+	"github.com/vigil-agent/vigil/internal/credential/cargo"
+	"github.com/vigil-agent/vigil/internal/sanitize"
+	"github.com/vigil-agent/vigil/internal/secmem"
+)
+
+// cargoPluginFlag is the whole command line cargo gives a credential
+// provider: configured as credential-provider = ["/path/to/vigil"], vigil is
+// run as "vigil --cargo-plugin".
+const cargoPluginFlag = cargo.PluginFlag
+
+// runCargoPlugin is vigil run by cargo as its credential provider. It holds
+// nothing: it forwards cargo's one request to the running agent and cargo
+// gets the agent's answer. Its options would come in the request's JSON
+// "args"; there are none yet. Exit 0 once cargo has an answer, errors
+// included; 1 only when cargo could not be answered at all.
+func runCargoPlugin(stdin io.Reader, stdout, stderr io.Writer) int {
+	// Not fatal if it fails: a token only passes through this process.
+	_ = secmem.HardenProcess()
+	err := broker.RunCargoPlugin(context.Background(), broker.PluginConfig{
+		Sockets:   cargoPluginSockets(),
+		Stdin:     stdin,
+		Stdout:    stdout,
+		ReadToken: readTokenFromTerminal,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// cargoPluginSockets are the agent sockets the plugin tries: SSH_AUTH_SOCK,
+// then vigil's own (from the config file, else the default). An agent at
+// SSH_AUTH_SOCK that is not vigil is asked nothing but which extensions it
+// serves.
+func cargoPluginSockets() []string {
+	var socks []string
+	if s := os.Getenv("SSH_AUTH_SOCK"); s != "" {
+		socks = append(socks, s)
+	}
+	var cfgSocket string
+	if cfg, err := loadConfig(""); err == nil {
+		cfgSocket = cfg.Socket
+	}
+	if def, _, err := socketPath("", cfgSocket); err == nil && !slices.Contains(socks, def) {
+		socks = append(socks, def)
+	}
+	return socks
+}
+
+// readTokenFromTerminal asks for a login token on the terminal, as cargo's
+// own cargo:token does, without echoing it.
+func readTokenFromTerminal(registry string) (credential.Token, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return credential.Token{}, fmt.Errorf("no terminal to ask for it on (pass the token on cargo login's stdin): %w", err)
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "please paste the token for %s below\n", sanitize.Line(registry, 200))
+	var line []byte
+	if fd := int(tty.Fd()); term.IsTerminal(fd) {
+		line, err = term.ReadPassword(fd)
+		fmt.Fprintln(tty)
+	} else {
+		line, err = bufio.NewReader(tty).ReadBytes('\n')
+		if errors.Is(err, io.EOF) && len(line) > 0 {
+			err = nil
+		}
+	}
+	defer secmem.Wipe(line)
+	if err != nil {
+		return credential.Token{}, err
+	}
+	return credential.NewToken(strings.TrimSpace(string(line)))
+}

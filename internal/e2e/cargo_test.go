@@ -1,0 +1,511 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The registry token the tests log in with: distinctive, so that a search
+// for it anywhere is meaningful.
+const cargoToken = "vigil-e2e-cio-TOKEN-5f1c0e9a7d3b"
+
+// cargoRegistry is a sparse registry on 127.0.0.1: config.json, index files
+// for what was published, and the publish and yank API. It accepts one
+// token, and logs every API call.
+type cargoRegistry struct {
+	srv   *httptest.Server
+	token string
+
+	mu    sync.Mutex
+	index map[string][]indexEntry // crate name -> versions, in publish order
+	log   []string
+}
+
+// indexEntry is one line of a sparse index file.
+type indexEntry struct {
+	Name     string         `json:"name"`
+	Vers     string         `json:"vers"`
+	Deps     []any          `json:"deps"`
+	Cksum    string         `json:"cksum"`
+	Features map[string]any `json:"features"`
+	Yanked   bool           `json:"yanked"`
+}
+
+func newCargoRegistry(t *testing.T, token string) *cargoRegistry {
+	r := &cargoRegistry{token: token, index: map[string][]indexEntry{}}
+	r.srv = httptest.NewServer(r) // 127.0.0.1
+	t.Cleanup(r.srv.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("registry log:\n%s", strings.Join(r.takeLog(), "\n"))
+		}
+	})
+	return r
+}
+
+func (r *cargoRegistry) indexURL() string { return "sparse+" + r.srv.URL + "/index/" }
+
+// indexPath is where cargo looks for a crate's index file.
+func indexPath(name string) string {
+	switch len(name) {
+	case 1:
+		return "1/" + name
+	case 2:
+		return "2/" + name
+	case 3:
+		return "3/" + name[:1] + "/" + name
+	}
+	return name[:2] + "/" + name[2:4] + "/" + name
+}
+
+func (r *cargoRegistry) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = append(r.log, fmt.Sprintf(format, args...))
+}
+
+func (r *cargoRegistry) takeLog() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.log
+	r.log = nil
+	return l
+}
+
+// version returns the index entry of name vers, if published.
+func (r *cargoRegistry) version(name, vers string) (indexEntry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.index[name] {
+		if e.Vers == vers {
+			return e, true
+		}
+	}
+	return indexEntry{}, false
+}
+
+func apiError(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"errors":[{"detail":%q}]}`, detail)
+}
+
+func (r *cargoRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	p := req.URL.Path
+	if req.Method == http.MethodGet && p == "/index/config.json" {
+		fmt.Fprintf(w, `{"dl":%q,"api":%q}`, r.srv.URL+"/dl/{crate}/{version}", r.srv.URL)
+		return
+	}
+	if rest, ok := strings.CutPrefix(p, "/index/"); ok && req.Method == http.MethodGet {
+		name := rest[strings.LastIndexByte(rest, '/')+1:]
+		r.mu.Lock()
+		entries := r.index[name]
+		var b bytes.Buffer
+		for _, e := range entries {
+			line, _ := json.Marshal(e)
+			b.Write(append(line, '\n'))
+		}
+		r.mu.Unlock()
+		if indexPath(name) != rest || len(entries) == 0 {
+			http.NotFound(w, req)
+			return
+		}
+		w.Write(b.Bytes())
+		return
+	}
+	if !strings.HasPrefix(p, "/api/v1/") {
+		http.NotFound(w, req)
+		return
+	}
+	auth := "no token"
+	switch h := req.Header.Get("Authorization"); {
+	case h == r.token:
+		auth = "the logged-in token"
+	case h != "":
+		auth = "a wrong token"
+	}
+	if auth != "the logged-in token" {
+		r.logf("%s %s: 403, %s", req.Method, p, auth)
+		apiError(w, http.StatusForbidden, "token rejected by the e2e registry")
+		return
+	}
+	switch {
+	case req.Method == http.MethodPut && p == "/api/v1/crates/new":
+		e, err := r.publish(req.Body)
+		if err != nil {
+			r.logf("PUT %s: 400, %v", p, err)
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		r.logf("PUT %s: 200, published %s %s sha256 %s, with %s", p, e.Name, e.Vers, e.Cksum, auth)
+		io.WriteString(w, `{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
+	case req.Method == http.MethodDelete && strings.HasSuffix(p, "/yank"):
+		f := strings.Split(strings.TrimPrefix(p, "/api/v1/crates/"), "/")
+		if len(f) != 3 || !r.setYanked(f[0], f[1]) {
+			r.logf("DELETE %s: 404", p)
+			apiError(w, http.StatusNotFound, "no such version")
+			return
+		}
+		r.logf("DELETE %s: 200, yanked %s %s, with %s", p, f[0], f[1], auth)
+		io.WriteString(w, `{"ok":true}`)
+	default:
+		r.logf("%s %s: 404", req.Method, p)
+		http.NotFound(w, req)
+	}
+}
+
+// publish decodes cargo's upload (u32le length, JSON, u32le length, .crate)
+// and adds the version to the index, with the .crate's SHA-256 as cksum.
+func (r *cargoRegistry) publish(body io.Reader) (indexEntry, error) {
+	data, err := io.ReadAll(io.LimitReader(body, 10<<20))
+	if err != nil {
+		return indexEntry{}, err
+	}
+	next := func() ([]byte, error) {
+		if len(data) < 4 {
+			return nil, fmt.Errorf("truncated upload")
+		}
+		n := binary.LittleEndian.Uint32(data)
+		if uint64(len(data)-4) < uint64(n) {
+			return nil, fmt.Errorf("truncated upload")
+		}
+		part := data[4 : 4+n]
+		data = data[4+n:]
+		return part, nil
+	}
+	meta, err := next()
+	if err != nil {
+		return indexEntry{}, err
+	}
+	crate, err := next()
+	if err != nil {
+		return indexEntry{}, err
+	}
+	if len(data) != 0 {
+		return indexEntry{}, fmt.Errorf("%d bytes after the .crate", len(data))
+	}
+	var m struct{ Name, Vers string }
+	if err := json.Unmarshal(meta, &m); err != nil || m.Name == "" || m.Vers == "" {
+		return indexEntry{}, fmt.Errorf("bad metadata: %v", err)
+	}
+	sum := sha256.Sum256(crate)
+	e := indexEntry{Name: m.Name, Vers: m.Vers, Deps: []any{}, Cksum: hex.EncodeToString(sum[:]), Features: map[string]any{}}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, old := range r.index[m.Name] {
+		if old.Vers == m.Vers {
+			return indexEntry{}, fmt.Errorf("%s %s is already published", m.Name, m.Vers)
+		}
+	}
+	r.index[m.Name] = append(r.index[m.Name], e)
+	return e, nil
+}
+
+func (r *cargoRegistry) setYanked(name, vers string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, e := range r.index[name] {
+		if e.Vers == vers {
+			r.index[name][i].Yanked = true
+			return true
+		}
+	}
+	return false
+}
+
+// cargoProject is a throwaway CARGO_HOME whose registry "fake" has vigil as
+// its credential provider, and a crate to publish to it.
+type cargoProject struct {
+	t         *testing.T
+	cargo     string
+	home      string // HOME for cargo and the provider it runs
+	cargoHome string
+	dir       string // the crate
+	target    string
+	runtime   string // XDG_RUNTIME_DIR: empty, so no default vigil socket is found
+}
+
+func newCargoProject(t *testing.T, cargoBin, vigil string, reg *cargoRegistry) *cargoProject {
+	t.Helper()
+	tmp := t.TempDir()
+	p := &cargoProject{t: t, cargo: cargoBin, home: filepath.Join(tmp, "home"), cargoHome: filepath.Join(tmp, "cargo-home"),
+		dir: filepath.Join(tmp, "foo"), target: filepath.Join(tmp, "target"), runtime: filepath.Join(tmp, "run")}
+	for _, d := range []string{p.home, p.cargoHome, filepath.Join(p.dir, "src"), p.runtime} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As the README says: cargo runs "vigil --cargo-plugin".
+	config := fmt.Sprintf("[registries.fake]\nindex = %q\ncredential-provider = [%q]\n", reg.indexURL(), vigil)
+	if err := os.WriteFile(filepath.Join(p.cargoHome, "config.toml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.dir, "src", "lib.rs"), []byte("pub fn answer() -> u32 { 42 }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.setVersion("0.2.0")
+	return p
+}
+
+func (p *cargoProject) setVersion(vers string) {
+	manifest := fmt.Sprintf(`[package]
+name = "foo"
+version = %q
+edition = "2021"
+description = "a crate published by vigil's e2e tests"
+license = "MIT"
+`, vers)
+	if err := os.WriteFile(filepath.Join(p.dir, "Cargo.toml"), []byte(manifest), 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// rustupHome is where rustup keeps its toolchains, for a cargo that is
+// rustup's proxy and runs with a HOME of its own; "" when there is none.
+func rustupHome() string {
+	if h := os.Getenv("RUSTUP_HOME"); h != "" {
+		return h
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	if fi, err := os.Stat(filepath.Join(home, ".rustup")); err == nil && fi.IsDir() {
+		return filepath.Join(home, ".rustup")
+	}
+	return ""
+}
+
+// run runs cargo with stdin, against the agent at sock.
+func (p *cargoProject) run(sock, stdin string, args ...string) result {
+	p.t.Helper()
+	cmd := exec.Command(p.cargo, args...)
+	cmd.Dir = p.dir
+	cmd.Env = cmdEnv(p.home, sock,
+		"CARGO_HOME="+p.cargoHome,
+		"CARGO_TARGET_DIR="+p.target,
+		"CARGO_TERM_COLOR=never",
+		"XDG_RUNTIME_DIR="+p.runtime,
+		"XDG_CONFIG_HOME="+filepath.Join(p.home, ".config"),
+		"NO_PROXY=*",
+	)
+	if h := rustupHome(); h != "" {
+		cmd.Env = append(cmd.Env, "RUSTUP_HOME="+h)
+	}
+	if tc := os.Getenv("RUSTUP_TOOLCHAIN"); tc != "" {
+		cmd.Env = append(cmd.Env, "RUSTUP_TOOLCHAIN="+tc)
+	}
+	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(p.t, 3*time.Minute, cmd)
+}
+
+// filesHolding returns the files under dir whose content holds s.
+func filesHolding(t *testing.T, dir, s string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(s)) {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// TestCargoPublish: real cargo logs in to a registry served by the test with
+// vigil as its credential provider, publishes a crate once the person
+// approved it (the prompt shows the crate, version and checksum), fails to
+// publish when the person says no (nothing reaches the registry), yanks,
+// and logs out. The token is never written in clear: not under CARGO_HOME,
+// not under vigil's home, not in vigil's log or audit trail.
+func TestCargoPublish(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	cargoBin := needTool(t, "cargo", "cargo")
+	vigilHome := t.TempDir()
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newCargoRegistry(t, cargoToken)
+	proj := newCargoProject(t, cargoBin, bin, reg)
+	publish := []string{"publish", "--registry", "fake", "--no-verify", "--allow-dirty"}
+
+	// Login: the token on cargo's stdin, stored by the agent, nobody asked.
+	must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+	ap.expectPrompts(t, 0)
+
+	// Approved: cargo first asks for a read token (to check it can get one
+	// before it builds), then for the publish token.
+	res := must(t, proj.run(a.sock, "", publish...))
+	if !strings.Contains(res.stderr, "Published foo v0.2.0 at registry `fake`") {
+		t.Errorf("cargo did not say it published:\n%s", res.stderr)
+	}
+	e, ok := reg.version("foo", "0.2.0")
+	if !ok {
+		t.Fatalf("foo 0.2.0 not in the registry; cargo said:\n%s", res.stderr)
+	}
+	prompts := ap.expectPrompts(t, 2)
+	checkPrompt(t, prompts[0], "Allow cargo to read registry fake (its index and downloads)?\n",
+		"registry: fake, index "+reg.indexURL(), "via:      "+bin,
+		"yes also lets this program read this registry for 10 minutes without asking again")
+	checkPrompt(t, prompts[1],
+		"Allow cargo to publish foo 0.2.0 (sha256 "+e.Cksum[:12]+"…) to registry fake?\n",
+		"  crate:    foo 0.2.0\n",
+		"  sha256:   "+e.Cksum+"\n",
+		"  registry: fake, index "+reg.indexURL()+"\n",
+		"/cargo (pid ",
+		"  via:      "+bin+" (pid ",
+		"  path:     local\n")
+	if !strings.HasPrefix(prompts[1].Text, "Allow cargo to publish") {
+		t.Errorf("the title is not the first line:\n%s", prompts[1].Text)
+	}
+	t.Logf("an approved publish; the person read:\n%s", prompts[1].Text)
+	t.Logf("the registry's log:\n%s", strings.Join(reg.takeLog(), "\n"))
+
+	// Denied: the read is covered by the grant the first yes made; the
+	// publish is asked, refused, and never reaches the registry.
+	proj.setVersion("0.3.0")
+	ap.set(t, "deny")
+	reg.takeLog()
+	res = mustFail(t, proj.run(a.sock, "", publish...))
+	prompts = ap.expectPrompts(t, 3)
+	checkPrompt(t, prompts[2], "Allow cargo to publish foo 0.3.0 (sha256 ")
+	t.Logf("the read prompt of the first publish:\n%s", prompts[0].Text)
+	for _, want := range []string{"vigil did not allow cargo to publish foo 0.3.0", "approver said no"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("cargo's error does not say %q:\n%s", want, res.stderr)
+		}
+	}
+	if _, ok := reg.version("foo", "0.3.0"); ok {
+		t.Error("a denied publish reached the registry")
+	}
+	if l := reg.takeLog(); len(l) != 0 {
+		t.Errorf("the registry saw API calls for a denied publish: %q", l)
+	}
+	t.Logf("a denied publish; cargo said:\n%s", res.stderr)
+
+	// Yank: asked again, approved.
+	ap.set(t, "approve")
+	must(t, proj.run(a.sock, "", "yank", "foo@0.2.0", "--registry", "fake"))
+	prompts = ap.expectPrompts(t, 4)
+	checkPrompt(t, prompts[3], "Allow cargo to yank foo 0.2.0 at registry fake?\n")
+	if e, _ := reg.version("foo", "0.2.0"); !e.Yanked {
+		t.Error("foo 0.2.0 not yanked")
+	}
+
+	// Another program running the provider itself is not cargo: the read
+	// grant cargo got does not cover it, and the prompt names it.
+	ap.set(t, "deny")
+	plugin := exec.Command(bin, "--cargo-plugin")
+	plugin.Env = cmdEnv(proj.home, a.sock)
+	plugin.Stdin = strings.NewReader(fmt.Sprintf(`{"v":1,"registry":{"index-url":%q,"name":"fake"},"kind":"get","operation":"read"}`+"\n", reg.indexURL()))
+	res = must(t, runCmd(t, time.Minute, plugin))
+	if !strings.HasPrefix(res.stdout, `{"v":[1]}`+"\n"+`{"Err":{"kind":"other","message":"vigil did not allow e2e.test to read registry fake`) ||
+		strings.Contains(res.stdout, cargoToken) {
+		t.Errorf("vigil --cargo-plugin run by the test answered:\n%s", res.stdout)
+	}
+	prompts = ap.expectPrompts(t, 5)
+	self, _ := os.Executable()
+	checkPrompt(t, prompts[4], "Allow e2e.test to read registry fake", "  program:  "+self+" (pid ")
+	ap.set(t, "approve")
+
+	// Logout: the agent forgets the token; the next publish finds none, and
+	// nobody is asked.
+	must(t, proj.run(a.sock, "", "logout", "--registry", "fake"))
+	proj.setVersion("0.4.0")
+	res = mustFail(t, proj.run(a.sock, "", publish...))
+	if !strings.Contains(res.stderr, "no token found for `fake`") {
+		t.Errorf("publish after logout:\n%s", res.stderr)
+	}
+	ap.expectPrompts(t, 5)
+
+	// No agent: cargo says so, and nothing else is tried.
+	dead := filepath.Join(shortTempDir(t), "agent.sock")
+	res = mustFail(t, proj.run(dead, "", "yank", "foo@0.2.0", "--registry", "fake"))
+	if !strings.Contains(res.stderr, "vigil agent not running at "+dead) {
+		t.Errorf("cargo with no agent:\n%s", res.stderr)
+	}
+
+	// Every decision is in the audit trail, and no token anywhere.
+	cmd := exec.Command(bin, "audit", "--json")
+	cmd.Env = vigilEnvHome(vigilHome)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("vigil audit --json: %v", err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var rec struct {
+			Kind, Decision string
+			Intent         struct{ Purpose, Resource string }
+			By             struct{ Grant string }
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if rec.Kind != "credential" {
+			continue
+		}
+		s := rec.Intent.Purpose + " " + rec.Decision
+		if rec.By.Grant != "" {
+			s += " (grant)"
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"cargo-login allowed",
+		"cargo-read allowed (grant)", // approved, and made the grant
+		"cargo-publish allowed",
+		"cargo-read allowed (grant)", // under the grant
+		"cargo-publish denied",
+		"cargo-yank allowed",
+		"cargo-read denied", // the test itself, not cargo
+		"cargo-logout allowed",
+		"cargo-read failed", // no token after logout
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("credential records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if bytes.Contains(out, []byte(cargoToken)) {
+		t.Error("the audit trail holds the token")
+	}
+	if strings.Contains(a.p.stderr.String(), cargoToken) {
+		t.Errorf("vigil's log holds the token:\n%s", a.p.stderr.String())
+	}
+	for _, dir := range []string{vigilHome, proj.cargoHome, proj.home} {
+		if f := filesHolding(t, dir, cargoToken); len(f) > 0 {
+			t.Errorf("the token is written in clear in %q", f)
+		}
+	}
+}
