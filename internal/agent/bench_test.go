@@ -15,14 +15,26 @@ import (
 // signature a rule allows, over a real unix socket with the audit log on a
 // real file: framing, caller facts, intent, policy, pinning, unlock window,
 // signing and the audit record.
+// The no-audit variant shows what the audit record costs.
 func BenchmarkSignAllowedByRule(b *testing.B) {
+	b.Run("audit", func(b *testing.B) {
+		log, err := audit.Open(filepath.Join(b.TempDir(), "audit"), audit.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer log.Close()
+		benchAllowedSign(b, log)
+	})
+	b.Run("no-audit", func(b *testing.B) { benchAllowedSign(b, nil) })
+}
+
+func benchAllowedSign(b *testing.B, log AuditLog) {
 	self, _ := os.Executable()
-	log, err := audit.Open(filepath.Join(b.TempDir(), "audit"), audit.Options{})
-	if err != nil {
-		b.Fatal(err)
+	cfg := Config{Rules: []policy.Rule{{N: 1, Exe: self, Action: policy.Allow}}}
+	if log != nil {
+		cfg.Audit = log
 	}
-	defer log.Close()
-	_, dial := serve(b, Config{Audit: log, Rules: []policy.Rule{{N: 1, Exe: self, Action: policy.Allow}}})
+	_, dial := serve(b, cfg)
 	client := agent.NewClient(dial())
 	priv, pub := newKey(b)
 	if err := client.Add(agent.AddedKey{PrivateKey: priv}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -153,6 +154,19 @@ func TestKeyStoreUnlockOnDemand(t *testing.T) {
 		t.Fatal("signed with a wrong store passphrase")
 	}
 	wantCalls("wrong passphrase", "passphrase|Unlock")
+
+	// ssh logs in with the store key: the passphrase unlocks it on demand.
+	if err := os.WriteFile(passFile, []byte("correct horse battery\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startSSHD(t, sshdOpts{authorized: []*testKey{k}})
+	sshBin := needTool(t, "ssh", "openssh-client")
+	login := commandIn(t, a.sock, sshBin, append(srv.sshArgs(a.sock), "echo", "ok")...)
+	p := startProc(t, "ssh", login)
+	if err := p.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("ssh with a store key: %v\n%s", err, p.stderr.String())
+	}
+	wantCalls("ssh login", "passphrase|Unlock vigil's key store so that ssh can log in as "+testUser, "confirm|Allow ssh to log in as "+testUser)
 }
 
 func mustGlob(t *testing.T, pattern string) []string {
