@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,6 +70,19 @@ func TestGrants(t *testing.T) {
 	if n := g.asked.Load(); n != 1 {
 		t.Errorf("asked %d times for 21 git signatures under a grant, want 1", n)
 	}
+	// The grant is listed, and revoking it makes the next signature ask.
+	reply, err := client.Extension("grants@vigil", nil)
+	if err != nil || !strings.Contains(string(reply), `"Purpose":"git"`) {
+		t.Fatalf("grants@vigil = %q, %v", reply, err)
+	}
+	if _, err := client.Extension("revoke@vigil", []byte("all")); err != nil {
+		t.Fatal(err)
+	}
+	sign(sshsig("git"))
+	if n := g.asked.Load(); n != 2 {
+		t.Errorf("a revoked grant still signed (asked %d times, want 2)", n)
+	}
+	g.asked.Store(1)
 	// Another purpose is not covered.
 	sign(sshsig("file"))
 	if n := g.asked.Load(); n != 2 {

@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/intent"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/secmem"
 	"github.com/vigil-agent/vigil/internal/vault"
@@ -154,6 +155,8 @@ const (
 	extUnlock = "unlock@vigil"
 	extLock   = "lock@vigil"
 	extStatus = "status@vigil"
+	extGrants = "grants@vigil" // list, as JSON
+	extRevoke = "revoke@vigil" // contents: a grant id, or "all"
 )
 
 // Status is what status@vigil answers, as JSON.
@@ -202,6 +205,31 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		a.grants.Drop()
 		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "vigil lock", start)
 		return nil, nil
+	case extGrants:
+		grants := a.grants.List(a.cfg.Now())
+		if grants == nil {
+			grants = []policy.Grant{}
+		}
+		return json.Marshal(grants)
+	case extRevoke:
+		what := string(contents)
+		n := 0
+		if what == "all" {
+			n = a.grants.RevokeAll()
+		} else {
+			var id int
+			if _, err := fmt.Sscan(what, &id); err != nil {
+				return nil, fmt.Errorf("revoke: %q is not a grant id", what)
+			}
+			if a.grants.Revoke(id) {
+				n = 1
+			}
+		}
+		if n == 0 && what != "all" {
+			return nil, fmt.Errorf("no grant %s", what)
+		}
+		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%d grants)", what, n), start)
+		return []byte(fmt.Sprint(n)), nil
 	case extStatus:
 		st := Status{Locked: a.cfg.Keys.Locked(), Window: a.window.status(), Pending: a.prompts.pending()}
 		loaded := map[string]bool{}

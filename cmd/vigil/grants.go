@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigil-agent/vigil/internal/policy"
+)
+
+var grantsCommand = &command{
+	name:     "grants",
+	synopsis: "[--json] | vigil grants revoke ID|all",
+	summary:  "list the live grants, or end them at once",
+	help: `A grant is what "Allow for 5 min" makes (see vigil help serve, --pinentry): it
+lets exactly one program (path and content hash) sign with one key for one
+purpose (and, for a login, one verified host), locally or forwarded as it was,
+until it expires. Grants are dropped on every lock and when the unlock window
+ends. "vigil grants" lists them; "vigil grants revoke ID" or "revoke all" ends
+them at once.
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
+		asJSON := fs.Bool("json", false, "print the grants as JSON")
+		return func(args []string, stdout, stderr io.Writer) error {
+			path, err := runningAgent(*sock)
+			if err != nil {
+				return err
+			}
+			if len(args) > 0 {
+				if args[0] != "revoke" || len(args) != 2 {
+					fmt.Fprintln(stderr, "vigil: error: usage: vigil grants revoke ID|all")
+					return errUsage
+				}
+				n, err := control(path, "revoke@vigil", []byte(args[1]))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "revoked %s grants\n", n)
+				return nil
+			}
+			reply, err := control(path, "grants@vigil", nil)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				_, err := fmt.Fprintf(stdout, "%s\n", reply)
+				return err
+			}
+			var grants []policy.Grant
+			if err := json.Unmarshal(reply, &grants); err != nil {
+				return fmt.Errorf("unexpected answer from the agent: %w", err)
+			}
+			if len(grants) == 0 {
+				fmt.Fprintln(stdout, "no live grants")
+				return nil
+			}
+			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tPROGRAM\tKEY\tPURPOSE\tHOST\tPATH\tEXPIRES\tUSED")
+			for _, g := range grants {
+				where := "local"
+				if g.Forwarded {
+					where = "forwarded"
+				}
+				host := g.Host
+				if host == "" {
+					host = "-"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, g.Exe, g.Key, g.Purpose, host, where,
+					g.Expires.Local().Format(time.TimeOnly), g.Used)
+			}
+			return w.Flush()
+		}
+	},
+}
