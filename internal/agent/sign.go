@@ -146,13 +146,13 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 			return failure
 		}
 		by.Approver = a.approverName()
-		outcome, why, grantFor := a.decide(ctx, c, key, in, dest, note, scope.Validate() == nil)
+		outcome, reason, grantFor := a.decide(ctx, c, key, in, dest, note, scope.Validate() == nil)
 		if a.cooldown.Note(prog, cooldownOutcome(outcome), a.cfg.Now()) {
 			a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
 				"program", c.who.Program().String())
 		}
 		if outcome != outcomeSigned {
-			logSign(outcome, why)
+			logSign(outcome, reason)
 			return failure
 		}
 		if grantFor > 0 {
