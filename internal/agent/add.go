@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/destrict"
 	"github.com/vigil-agent/vigil/internal/keystore"
 )
 
@@ -33,20 +34,27 @@ func (a *Agent) add(c *conn, req []byte, start time.Time) []byte {
 	if pub, err := ssh.NewPublicKey(publicOf(added.PrivateKey)); err == nil {
 		fp = ssh.FingerprintSHA256(pub)
 	}
-	if len(added.ConstraintExtensions) > 0 {
-		// Never accept a key while dropping a restriction the user asked
-		// for (x/crypto's CVE-2026-39832): refuse the whole add.
-		name := added.ConstraintExtensions[0].ExtensionName
-		a.log.Warn("add key refused: unsupported constraint", "caller", c.who.String(), "constraint", name)
-		a.recordAdmin(c, audit.KindAdd, audit.Denied, fp, "unsupported constraint "+name, start)
-		return failure
+	var dest []destrict.Constraint
+	for _, ext := range added.ConstraintExtensions {
+		if ext.ExtensionName != destrict.Name || dest != nil {
+			// Never accept a key while dropping a restriction the user
+			// asked for (x/crypto's CVE-2026-39832): refuse the whole add.
+			a.log.Warn("add key refused: unsupported or repeated constraint", "caller", c.who.String(), "constraint", ext.ExtensionName)
+			a.recordAdmin(c, audit.KindAdd, audit.Denied, fp, "unsupported constraint "+ext.ExtensionName, start)
+			return failure
+		}
+		if dest, err = destrict.Parse(ext.ExtensionDetails); err != nil {
+			a.log.Warn("add key refused: bad destination constraint", "caller", c.who.String(), "err", err)
+			a.recordAdmin(c, audit.KindAdd, audit.Denied, fp, err.Error(), start)
+			return failure
+		}
 	}
 	lifetime := time.Duration(added.LifetimeSecs) * time.Second
 	if lifetime == 0 {
 		lifetime = a.cfg.DefaultLifetime
 	}
 	k, err := a.cfg.Keys.Add(added.PrivateKey, added.Certificate, added.Comment,
-		keystore.Constraints{Confirm: added.ConfirmBeforeUse, Lifetime: lifetime})
+		keystore.Constraints{Confirm: added.ConfirmBeforeUse, Lifetime: lifetime, Dest: dest})
 	if err != nil {
 		a.log.Warn("add key refused", "caller", c.who.String(), "err", err)
 		a.recordAdmin(c, audit.KindAdd, audit.Denied, fp, err.Error(), start)

@@ -104,6 +104,9 @@ func (a *Agent) list(c *conn) []byte {
 	for _, k := range keys {
 		blob := k.Public.Marshal()
 		have[string(blob)] = true
+		if ok, _ := a.destPermitted(c, k, nil); !ok {
+			continue // hidden, as OpenSSH's agent hides it
+		}
 		if offer(k.Fingerprint, k.Comment) {
 			ids = append(ids, id{blob, []byte(k.Comment)})
 		}

@@ -1,6 +1,11 @@
 package agent
 
 import (
+	"bytes"
+
+	"github.com/vigil-agent/vigil/internal/destrict"
+	"github.com/vigil-agent/vigil/internal/intent"
+	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
 
@@ -41,4 +46,44 @@ func (a *Agent) offered(c *conn, fp, comment string) (bool, string) {
 		return true, ""
 	}
 	return policy.Offered(set.offers, set.none, policy.OfferRequest{KeyFingerprint: fp, KeyComment: comment, Host: host})
+}
+
+// hops returns the connection's session binds for destination constraints.
+func (c *conn) hops() []destrict.Bind {
+	out := make([]destrict.Bind, len(c.binds))
+	for i, b := range c.binds {
+		out[i] = destrict.Bind{HostKey: b.hostKey, Forwarding: b.forwarding}
+	}
+	return out
+}
+
+// destPermitted applies ssh-add -h constraints the way OpenSSH's agent
+// does. For a signature (login data in), the data must be a user
+// authentication for the session this connection was last bound to.
+func (a *Agent) destPermitted(c *conn, k keystore.Key, in *intent.Intent) (bool, string) {
+	if len(k.Dest) == 0 {
+		return true, ""
+	}
+	if in == nil {
+		return destrict.Permitted(k.Dest, c.hops(), "", a.cfg.Now()), "not permitted here by its ssh-add -h constraints"
+	}
+	switch {
+	case len(c.binds) == 0:
+		return false, "destination-constrained key used on a connection bound to no server"
+	case in.Kind != intent.Login:
+		return false, "destination-constrained key asked to sign something other than a login"
+	case !destrict.Permitted(k.Dest, c.hops(), in.User, a.cfg.Now()):
+		return false, "the ssh-add -h constraints do not permit this destination"
+	}
+	last := c.binds[len(c.binds)-1]
+	if !bytes.Equal(in.SessionID, last.sessionID) {
+		return false, "login data for a session other than the last bound one"
+	}
+	if len(c.binds) > 1 && in.HostKey == nil {
+		return false, "no host key in the login data of a forwarded connection"
+	}
+	if in.HostKey != nil && !bytes.Equal(in.HostKey.Marshal(), last.hostKey.Marshal()) {
+		return false, "login data names a host key other than the last bound one"
+	}
+	return true, ""
 }

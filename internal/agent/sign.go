@@ -104,6 +104,10 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		logSign(outcomeRefused, why)
 		return failure
 	}
+	if ok, why := a.destPermitted(c, key, &in); !ok {
+		logSign(outcomeRefused, why)
+		return failure
+	}
 	if ok, why := a.offered(c, key.Fingerprint, key.Comment); !ok {
 		// Not offered to this destination: nobody is asked.
 		logSign(outcomeRefused, "key not offered to this destination: "+why)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // listed is one line of `ssh-add -l`: "BITS SHA256:FP COMMENT (TYPE)".
@@ -308,18 +310,44 @@ func TestSSHAddRSA1024Refused(t *testing.T) {
 
 // TestSSHAddDestinationConstraintRefused: ssh-add -h sends the restrict-destination-v00@openssh.com extension
 // constraint; vigil refuses every extension constraint rather than ignore it.
-func TestSSHAddDestinationConstraintRefused(t *testing.T) {
+// TestSSHAddDestinationConstraint: a key added with ssh-add -h hostA is
+// used for a login to host A, hidden from and refused for host B, and
+// refused for anything but a login (ssh-keygen -Y), as OpenSSH's agent does.
+func TestSSHAddDestinationConstraint(t *testing.T) {
 	t.Parallel()
-	a := startVigil(t, newApprover(t, "approve"))
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
+	sshBin := needTool(t, "ssh", "openssh-client")
 	k := key(t, "ed25519")
-	// ssh-add -h looks the destination's host keys up in known_hosts: give it one.
+	srvA := startSSHD(t, sshdOpts{authorized: []*testKey{k}})
+	srvB := startSSHD(t, sshdOpts{authorized: []*testKey{k}})
+	// ssh-add -h looks the destination's host keys up in known_hosts.
 	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte("somehost "+key(t, "ecdsa256").authorizedLine()+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(kh, []byte("hostA "+string(ssh.MarshalAuthorizedKey(srvA.hostKey))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := mustFail(t, sshAdd(t, a.sock, "-H", kh, "-h", "somehost", k.path))
-	t.Logf("ssh-add -h: %s", strings.TrimSpace(r.stderr))
-	if l := sshAddList(t, a.sock); len(l) != 0 {
-		t.Errorf("after a refused constrained add, ssh-add -l lists %+v", l)
+	must(t, sshAdd(t, a.sock, "-H", kh, "-h", "hostA", k.path))
+	if l := sshAddList(t, a.sock); len(l) != 1 {
+		t.Fatalf("a constrained key is listed locally as %+v, want it listed", l)
+	}
+	login := func(srv *sshd) error {
+		cmd := commandIn(t, a.sock, sshBin, append(srv.sshArgs(a.sock), "echo", "ok")...)
+		p := startProc(t, "ssh", cmd)
+		return p.wait(t, 60*time.Second)
+	}
+	if err := login(srvA); err != nil {
+		t.Fatalf("login to the permitted host A failed: %v", err)
+	}
+	if err := login(srvB); err == nil {
+		t.Fatal("login to host B succeeded with a key constrained to host A")
+	}
+	if a.isOpenSSH() {
+		return
+	}
+	if s := sshsign(t, a.sock, k, "file"); s.sigExists {
+		t.Error("ssh-keygen -Y signed with a destination-constrained key")
+	}
+	if n := len(ap.prompts(t)); n != 1 {
+		t.Errorf("%d prompts, want 1 (the login to A; the rest refused without asking)", n)
 	}
 }

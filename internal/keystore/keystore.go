@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vigil-agent/vigil/internal/destrict"
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
 
@@ -48,6 +49,9 @@ type Constraints struct {
 	Confirm  bool          // ssh-add -c: kept and shown; vigil asks for every signature anyway
 	Lifetime time.Duration // ssh-add -t: zero means no limit
 	Stored   bool          // loaded from vigil's key store, not added by ssh-add
+	// Dest are ssh-add -h destination constraints: where the key may be
+	// used (see package destrict). Empty: anywhere.
+	Dest []destrict.Constraint
 }
 
 // Key is the public view of a stored key. It holds no secret and is safe to
@@ -58,7 +62,8 @@ type Key struct {
 	Comment     string
 	Fingerprint string // SHA256 fingerprint of the key (of the certified key for a certificate)
 	Confirm     bool
-	Stored      bool      // from vigil's key store: listed again after a wipe
+	Stored      bool // from vigil's key store: listed again after a wipe
+	Dest        []destrict.Constraint
 	Expires     time.Time // zero: never
 	Added       time.Time
 }
@@ -148,7 +153,7 @@ func (s *Store) Add(priv crypto.PrivateKey, cert *ssh.Certificate, comment strin
 		e.Fingerprint = ssh.FingerprintSHA256(e.Public)
 	}
 	e.blob = string(e.Public.Marshal())
-	e.Comment, e.Confirm, e.Stored = comment, c.Confirm, c.Stored
+	e.Comment, e.Confirm, e.Stored, e.Dest = comment, c.Confirm, c.Stored, c.Dest
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
