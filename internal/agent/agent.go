@@ -68,6 +68,12 @@ type Config struct {
 	// Store is vigil's encrypted key store, whose keys are listed always and
 	// loaded into Keys for an unlock window; nil: none.
 	Store KeyStore
+	// OnUnlock, if set, is called with the key store's passphrase after
+	// the store unlocked (vigil unlock, or on demand), for whatever else
+	// the window opens, such as registry tokens. It must not keep the
+	// passphrase. OnLock is called when the window ends or vigil lock runs.
+	OnUnlock func(passphrase []byte)
+	OnLock   func()
 	// Window limits how long private keys stay in memory.
 	Window WindowLimits
 	// CooldownStrikes prompts in a row for one program that end in a

@@ -100,6 +100,9 @@ func (a *Agent) unlockStore(passphrase []byte) (int, error) {
 		loaded++
 	}
 	a.window.openNow()
+	if a.cfg.OnUnlock != nil {
+		a.cfg.OnUnlock(passphrase)
+	}
 	return loaded, nil
 }
 
@@ -144,6 +147,9 @@ func (a *Agent) endWindow(reason string) {
 		}
 	}
 	a.cfg.Keys.Wipe()
+	if a.cfg.OnLock != nil {
+		a.cfg.OnLock()
+	}
 	dropped := a.grants.Drop()
 	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added, "grants_dropped", dropped)
 	a.record(audit.Event{Kind: audit.KindWindowEnded, Decision: audit.Allowed,
@@ -203,6 +209,9 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		a.window.close("locked by vigil lock")
 		a.cfg.Keys.Wipe() // also when no window was open
 		a.grants.Drop()
+		if a.cfg.OnLock != nil {
+			a.cfg.OnLock()
+		}
 		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "vigil lock", start)
 		return nil, nil
 	case extGrants:
