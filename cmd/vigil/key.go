@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 
 var keyCommand = &command{
 	name:     "key",
-	synopsis: "generate|import|list|remove|export-public|passwd [flags] [ARG]",
+	synopsis: "generate|import|list|remove|export-public|passwd|hosts [flags] [ARG...]",
 	summary:  "manage the keys vigil keeps encrypted on disk",
 	help: `Manages vigil's own keys, kept encrypted on disk under one store passphrase
 (argon2id + XChaCha20-Poly1305, one file per key, written atomically). Public
@@ -37,6 +38,9 @@ asked for on the first signature).
         the authorized_keys line
   vigil key passwd
         change the store passphrase
+  vigil key hosts [--clear] FINGERPRINT|COMMENT [HOST...]
+        show or set the servers the key is for (see vigil help why-not):
+        a server bound to another destination is not offered the key
 
 The first generate or import creates the store and asks for its passphrase
 twice. Passphrases are read from the terminal, or through $SSH_ASKPASS when
@@ -52,6 +56,7 @@ owns.
 		fs.StringVar(&o.store, "store", "", "use the key store in `DIR`")
 		fs.StringVar(&o.keyType, "type", "ed25519", "key `TYPE` for generate")
 		fs.StringVar(&o.comment, "comment", "", "the key's `TEXT` comment (generate, import)")
+		fs.BoolVar(&o.clear, "clear", false, "hosts: forget the hosts set on the key")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if len(args) == 0 {
 				fmt.Fprintln(stderr, "vigil: error: vigil key needs an action: generate, import, list, remove, export-public or passwd")
@@ -68,6 +73,7 @@ owns.
 
 type keyOptions struct {
 	store, keyType, comment string
+	clear                   bool
 }
 
 // storeDir is the key store's directory: the flag, or the default.
@@ -95,13 +101,17 @@ func openVault(flagDir string) (*vault.Vault, error) {
 }
 
 func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Writer) error {
-	want := map[string]int{"generate": 0, "list": 0, "passwd": 0, "import": 1, "remove": 1, "export-public": 1}
+	want := map[string]int{"generate": 0, "list": 0, "passwd": 0, "import": 1, "remove": 1, "export-public": 1, "hosts": -1}
 	n, ok := want[action]
 	if !ok {
 		fmt.Fprintf(stderr, "vigil: error: unknown key action %q\n", action)
 		return errUsage
 	}
-	if len(rest) != n {
+	if n < 0 && len(rest) == 0 {
+		fmt.Fprintln(stderr, "vigil: error: vigil key hosts takes a key and the hosts it is for")
+		return errUsage
+	}
+	if n >= 0 && len(rest) != n {
 		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %d argument(s)\n", action, n)
 		return errUsage
 	}
@@ -128,6 +138,8 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		return err
 	case "passwd":
 		return keyPasswd(v, stdout)
+	case "hosts":
+		return keyHosts(v, o.clear, rest[0], rest[1:], stdout)
 	}
 	pass, err := storePassphrase(v, stderr)
 	if err != nil {
@@ -221,6 +233,38 @@ func keyList(v *vault.Vault, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Type, e.Fingerprint, e.Comment, e.Created.Local().Format(time.DateTime), last)
 	}
 	return w.Flush()
+}
+
+func keyHosts(v *vault.Vault, clear bool, query string, hosts []string, stdout io.Writer) error {
+	if len(hosts) == 0 && !clear {
+		e, err := v.Find(query)
+		if err != nil {
+			return err
+		}
+		all, err := v.Hosts()
+		if err != nil {
+			return err
+		}
+		if len(all[e.Fingerprint]) == 0 {
+			fmt.Fprintf(stdout, "%s %s: no hosts set (offered as offer_default says)\n", e.Fingerprint, e.Comment)
+			return nil
+		}
+		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, e.Comment, strings.Join(all[e.Fingerprint], " "))
+		return nil
+	}
+	if clear && len(hosts) > 0 {
+		return errors.New("vigil key hosts: --clear takes no hosts")
+	}
+	e, err := v.SetHosts(query, hosts)
+	if err != nil {
+		return err
+	}
+	if clear {
+		fmt.Fprintf(stdout, "%s %s: hosts cleared\n", e.Fingerprint, e.Comment)
+	} else {
+		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, e.Comment, strings.Join(hosts, " "))
+	}
+	return nil
 }
 
 func keyPasswd(v *vault.Vault, stdout io.Writer) error {

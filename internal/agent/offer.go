@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/vigil-agent/vigil/internal/destrict"
 	"github.com/vigil-agent/vigil/internal/intent"
@@ -38,14 +39,17 @@ func (a *Agent) boundHost(c *conn) (name string, bound bool) {
 // paramiko, old clients) are offered every key.
 func (a *Agent) offered(c *conn, fp, comment string) (bool, string) {
 	set := a.offers.Load()
-	if len(set.offers) == 0 && !set.none {
+	stored := a.storeOffers()
+	if len(set.offers) == 0 && len(stored) == 0 && !set.none {
 		return true, ""
 	}
 	host, bound := a.boundHost(c)
 	if !bound {
 		return true, ""
 	}
-	return policy.Offered(set.offers, set.none, policy.OfferRequest{KeyFingerprint: fp, KeyComment: comment, Host: host})
+	// Hosts set on the key come first; the config's offers add to them.
+	offers := append(slices.Clip(stored), set.offers...)
+	return policy.Offered(offers, set.none, policy.OfferRequest{KeyFingerprint: fp, KeyComment: comment, Host: host})
 }
 
 // hops returns the connection's session binds for destination constraints.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +29,7 @@ type KeyStore interface {
 	List() ([]vault.Entry, []vault.Problem, error)
 	Unlock(passphrase []byte) ([]vault.UnlockedKey, []vault.Problem, error)
 	MarkUsed(fp string, t time.Time)
+	Hosts() (map[string][]string, error)
 }
 
 // PassphraseAsker is an approver that can also ask for a passphrase, for
@@ -42,15 +45,27 @@ type storeCache struct {
 	mu      sync.Mutex
 	mtime   time.Time
 	entries []vault.Entry
+	offers  []policy.Offer // from vigil key hosts
 }
 
 func (a *Agent) storeEntries() []vault.Entry {
+	entries, _ := a.storeState()
+	return entries
+}
+
+// storeOffers are the hosts set on store keys (vigil key hosts), as offers.
+func (a *Agent) storeOffers() []policy.Offer {
+	_, offers := a.storeState()
+	return offers
+}
+
+func (a *Agent) storeState() ([]vault.Entry, []policy.Offer) {
 	if a.cfg.Store == nil {
-		return nil
+		return nil, nil
 	}
 	fi, err := os.Stat(a.cfg.Store.Dir())
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	a.store.mu.Lock()
 	defer a.store.mu.Unlock()
@@ -58,14 +73,28 @@ func (a *Agent) storeEntries() []vault.Entry {
 		entries, problems, err := a.cfg.Store.List()
 		if err != nil {
 			a.log.Warn("key store unreadable", "err", err)
-			return a.store.entries
+			return a.store.entries, a.store.offers
 		}
 		for _, p := range problems {
 			a.log.Warn("key store: a key file is damaged or unsafe and was skipped", "err", p.Err)
 		}
-		a.store.entries, a.store.mtime = entries, fi.ModTime()
+		hosts, err := a.cfg.Store.Hosts()
+		if err != nil {
+			// Fail closed: keys meant for some hosts must not be offered
+			// everywhere because the file saying so is damaged.
+			a.log.Warn("key store: hosts file unreadable; its keys are offered nowhere", "err", err)
+			hosts = map[string][]string{}
+			for _, e := range entries {
+				hosts[e.Fingerprint] = []string{"\x00unreadable"}
+			}
+		}
+		var offers []policy.Offer
+		for _, fp := range slices.Sorted(maps.Keys(hosts)) {
+			offers = append(offers, policy.Offer{Key: fp, Hosts: hosts[fp]})
+		}
+		a.store.entries, a.store.offers, a.store.mtime = entries, offers, fi.ModTime()
 	}
-	return a.store.entries
+	return a.store.entries, a.store.offers
 }
 
 // storeEntry finds the store key whose public blob is blob.

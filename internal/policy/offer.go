@@ -7,7 +7,7 @@ import "fmt"
 // that destination are listed, so a server does not see every identity the
 // user has, and MaxAuthTries is not spent on keys that cannot work there.
 type Offer struct {
-	N     int      // position in the file, from 1
+	N     int      // position in the file, from 1; 0: set on the key (vigil key hosts)
 	Key   string   // "SHA256:..." fingerprint, or a glob over the key comment
 	Hosts []string // globs over the verified destination name
 }
@@ -35,6 +35,9 @@ func Offered(offers []Offer, defaultNone bool, req OfferRequest) (bool, string) 
 		}
 		for _, h := range o.Hosts {
 			if globOrEqual(h, req.Host) {
+				if o.N == 0 {
+					return true, fmt.Sprintf("the key's hosts (vigil key hosts) list %s for %s", h, req.Host)
+				}
 				return true, fmt.Sprintf("offer %d lists %s for %s", o.N, h, req.Host)
 			}
 		}
