@@ -101,22 +101,18 @@ func TestSSHKeygenSign(t *testing.T) {
 }
 
 // TestGitCommitSigned: git commit -S with gpg.format=ssh runs ssh-keygen -Y sign -n git through the agent.
-func TestGitCommitSigned(t *testing.T) {
-	t.Parallel()
-	gitBin := needTool(t, "git", "git")
-	needTool(t, "ssh-keygen", "openssh-client")
-	ap := newApprover(t, "approve")
-	a := startVigil(t, ap)
-	k := key(t, "ed25519")
-	addKeys(t, a, k)
-
+// signedCommit makes a git repository in a temporary home, with SSH commit
+// signing set to k's public half, commits with -S through the agent at sock
+// and returns a function running git there.
+func signedCommit(t *testing.T, gitBin, sock string, k *testKey) func(args ...string) result {
+	t.Helper()
 	home := t.TempDir()
 	repo := filepath.Join(home, "repo")
 	allowed := filepath.Join(home, "allowed_signers")
 	if err := os.WriteFile(allowed, []byte("e2e@vigil.test namespaces=\"git\" "+k.authorizedLine()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := cmdEnv(home, a.sock,
+	env := cmdEnv(home, sock,
 		"GIT_CONFIG_GLOBAL="+filepath.Join(home, "gitconfig"),
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_NAME=E2E", "GIT_AUTHOR_EMAIL=e2e@vigil.test",
@@ -141,7 +137,19 @@ func TestGitCommitSigned(t *testing.T) {
 	}
 	must(t, git("add", "README"))
 	must(t, git("commit", "-q", "-S", "-m", "signed by the agent"))
+	return git
+}
 
+func TestGitCommitSigned(t *testing.T) {
+	t.Parallel()
+	gitBin := needTool(t, "git", "git")
+	needTool(t, "ssh-keygen", "openssh-client")
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
+	k := key(t, "ed25519")
+	addKeys(t, a, k)
+
+	git := signedCommit(t, gitBin, a.sock, k)
 	p := ap.expectPrompts(t, 1)
 	checkPrompt(t, p[0], k.fingerprint(), k.comment)
 	if !a.isOpenSSH() {

@@ -167,6 +167,13 @@ func TestKeyStoreUnlockOnDemand(t *testing.T) {
 		t.Fatalf("ssh with a store key: %v\n%s", err, p.stderr.String())
 	}
 	wantCalls("ssh login", "passphrase|Unlock vigil's key store so that ssh can log in as "+testUser, "confirm|Allow ssh to log in as "+testUser)
+
+	// git commit -S with the store key (the window is still open).
+	git := signedCommit(t, needTool(t, "git", "git"), a.sock, k)
+	if r := must(t, git("verify-commit", "HEAD")); !strings.Contains(r.stderr, "Good \"git\" signature") {
+		t.Errorf("git verify-commit: %s", r.stderr)
+	}
+	wantCalls("git commit -S", "confirm|Allow ssh-keygen to sign a git commit or tag?")
 }
 
 func mustGlob(t *testing.T, pattern string) []string {
