@@ -375,3 +375,36 @@ func TestWipe(t *testing.T) {
 		t.Error("Wipe left keys or the lock behind")
 	}
 }
+
+// TestLockWipesPlaintext: the Ed25519 key bytes the store was given are
+// zero after Lock (the store owns them), and so is an RSA key's private
+// exponent. What the crypto packages copy internally is out of reach; see
+// package secmem.
+func TestLockWipesPlaintext(t *testing.T) {
+	s := New(nil)
+	ed := genKey(t, "ed25519").(ed25519.PrivateKey)
+	rk := genKey(t, "rsa2048").(*rsa.PrivateKey)
+	if _, err := s.Add(ed, nil, "ed", Constraints{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Add(rk, nil, "rsa", Constraints{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Lock([]byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range ed {
+		if b != 0 {
+			t.Fatalf("ed25519 key byte %d not wiped", i)
+		}
+	}
+	if rk.D.Sign() != 0 {
+		t.Error("RSA private exponent not wiped")
+	}
+	if err := s.Unlock([]byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range s.List() {
+		signAndVerify(t, s, k, 0)
+	}
+}
