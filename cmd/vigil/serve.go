@@ -124,9 +124,10 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 
 	keys := keystore.New(logger)
 	defer keys.Wipe()
-	// Registry tokens live in the agent's memory until the unlock window can
-	// hand the broker the vault's tokens (broker.NewVaultStore).
-	cargoBroker := broker.NewCargo(broker.CargoConfig{Tokens: broker.NewMemoryStore(), Log: logger})
+	// Registry tokens are in the key store, encrypted: the broker can use
+	// them while the store is unlocked (OnUnlock, OnLock), and not otherwise.
+	cargoBroker := broker.NewCargo(broker.CargoConfig{Log: logger})
+	defer cargoBroker.Lock()
 	acfg := agent.Config{
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
@@ -138,6 +139,13 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		Audit:           auditLog,
 		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker},
 		Store:           store,
+		OnUnlock: func(p []byte) {
+			// Vault errors name files and store keys, never the passphrase.
+			if err := cargoBroker.UnlockVault(store, p); err != nil {
+				logger.Error("registry tokens stay locked: the key store's tokens could not be opened", "err", err)
+			}
+		},
+		OnLock: cargoBroker.Lock,
 		Window: agent.WindowLimits{
 			Idle:          cfg.Unlock.IdleTimeout,
 			MaxLifetime:   cfg.Unlock.MaxLifetime,

@@ -159,6 +159,9 @@ func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte, start time.
 			return failure
 		}
 		a.grants.Drop() // grants are dropped on every lock
+		if a.cfg.OnLock != nil {
+			a.cfg.OnLock() // registry tokens too: they come back with vigil unlock
+		}
 		a.log.Info("agent locked", "caller", c.who.String())
 		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "", start)
 		return success

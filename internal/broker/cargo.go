@@ -38,6 +38,11 @@
 //     read prompt says that as well.
 //   - login stores the token (checked by credential.ValidToken), logout
 //     removes it; neither asks.
+//   - Tokens are kept in vigil's encrypted key store (VaultStore), opened
+//     for the agent's unlock window (UnlockVault, Lock). While it is locked,
+//     every request that needs a token, login and logout included, fails
+//     saying so and naming vigil unlock; nothing falls back to memory or a
+//     file.
 //   - Unknown kinds and operations: operation-not-supported. No token for
 //     the index-url: not-found, without asking.
 //
@@ -80,7 +85,8 @@ const DefaultReadGrant = 10 * time.Minute
 type CargoConfig struct {
 	// Tokens keeps the registry tokens. Nil means locked: every request
 	// that needs a token fails with a message saying so. SetTokens
-	// replaces it while serving.
+	// replaces it while serving; UnlockVault and Lock do so for the
+	// agent's unlock window, which is how vigil serve uses it.
 	Tokens TokenStore
 	// ReadGrant: see DefaultReadGrant (the default for 0). Negative: a
 	// read asks every time.
@@ -223,7 +229,7 @@ func (c *Cargo) login(r *request, d decider) []byte {
 		err = s.Put(r.Registry.IndexURL, r.Token)
 	}
 	if err != nil {
-		return c.fail(r, d, audit.Failed, err.Error(), storeError("could not store the token", err))
+		return c.fail(r, d, audit.Failed, err.Error(), storeError("could not store the token", "cargo login again (no key store yet? `vigil key generate` creates it)", err))
 	}
 	if c.record(r, d, audit.Allowed, audit.By{}, "token stored") {
 		// Stored, but the log cannot say so: put back what was there.
@@ -251,7 +257,7 @@ func (c *Cargo) logout(r *request, d decider) []byte {
 		c.record(r, d, audit.Failed, audit.By{}, "no token stored for this registry")
 		return cargo.EncodeError(&cargo.Error{Kind: cargo.NotFound})
 	case err != nil:
-		return c.fail(r, d, audit.Failed, err.Error(), storeError("could not remove the token", err))
+		return c.fail(r, d, audit.Failed, err.Error(), storeError("could not remove the token", "cargo logout again", err))
 	}
 	c.log.Info("cargo token removed", "registry", sanitize.Line(r.Registry.IndexURL, 200), "caller", r.party.self.String())
 	c.record(r, d, audit.Allowed, audit.By{}, "token removed")
@@ -323,7 +329,7 @@ func (c *Cargo) fetch(r *request, d decider) (credential.Token, []byte) {
 		c.record(r, d, audit.Failed, audit.By{}, "no token stored for this registry")
 		return tok, cargo.EncodeError(&cargo.Error{Kind: cargo.NotFound})
 	case err != nil:
-		return tok, c.fail(r, d, audit.Failed, err.Error(), storeError("could not read the token", err))
+		return tok, c.fail(r, d, audit.Failed, err.Error(), storeError("could not read the token", "try again", err))
 	}
 	if err := credential.ValidToken(tok.Reveal()); err != nil {
 		return tok, c.fail(r, d, audit.Failed, "stored token: "+err.Error(),
@@ -342,11 +348,16 @@ func (c *Cargo) fail(r *request, d decider, dec audit.Decision, why string, e *c
 	return cargo.EncodeError(e)
 }
 
-// storeError words a store failure for cargo.
-func storeError(what string, err error) *cargo.Error {
+// storeError words a store failure for cargo. When the key store is locked,
+// it says so and what to run; again is what to do after unlocking.
+func storeError(what, again string, err error) *cargo.Error {
 	if errors.Is(err, ErrLocked) {
-		return &cargo.Error{Kind: cargo.Other, Message: "vigil is locked: it holds no registry tokens until it is unlocked",
-			CausedBy: []string{err.Error()}}
+		e := &cargo.Error{Kind: cargo.Other, Message: "vigil's key store is locked: registry tokens are kept only there, encrypted; " +
+			"run `vigil unlock`, then " + again}
+		if err != ErrLocked {
+			e.CausedBy = []string{err.Error()}
+		}
+		return e
 	}
 	return &cargo.Error{Kind: cargo.Other, Message: "vigil " + what, CausedBy: []string{err.Error()}}
 }

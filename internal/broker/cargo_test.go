@@ -480,7 +480,7 @@ func TestCargoRefusals(t *testing.T) {
 	// Locked: every request that needs the store says so.
 	r.broker.SetTokens(nil)
 	for _, line := range []string{publish(t), login(t, secret), line(t, cargo.Request{Kind: cargo.KindLogout})} {
-		wantError(t, r.plugin(line), cargo.Other, "vigil is locked")
+		wantError(t, r.plugin(line), cargo.Other, "key store is locked: registry tokens are kept only there, encrypted; run `vigil unlock`")
 	}
 	if p := r.takePrompts(); len(p) != 0 {
 		t.Fatalf("asked while locked: %q", p)
@@ -543,7 +543,7 @@ func TestCargoLockedWhileAsking(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.set(func(r *rig) { r.onAsk = func() { r.broker.SetTokens(nil) } })
-	wantError(t, r.plugin(publish(t)), cargo.Other, "vigil is locked")
+	wantError(t, r.plugin(publish(t)), cargo.Other, "key store is locked: registry tokens are kept only there, encrypted; run `vigil unlock`")
 	if len(r.takePrompts()) != 1 {
 		t.Fatal("not asked")
 	}

@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/vigil-agent/vigil/internal/credential"
 	"github.com/vigil-agent/vigil/internal/vault"
@@ -26,52 +25,6 @@ type TokenStore interface {
 	Get(indexURL string) (credential.Token, error)
 	Put(indexURL string, tok credential.Token) error
 	Remove(indexURL string) error
-}
-
-// MemoryStore is a TokenStore in this process's memory only: tokens are gone
-// when it exits. The zero value is ready to use.
-type MemoryStore struct {
-	mu sync.Mutex
-	m  map[string]credential.Token
-}
-
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
-
-// Get returns the token for indexURL.
-func (s *MemoryStore) Get(indexURL string) (credential.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tok, ok := s.m[indexURL]
-	if !ok {
-		return credential.Token{}, ErrNoToken
-	}
-	return tok, nil
-}
-
-// Put stores tok for indexURL, replacing any token there.
-func (s *MemoryStore) Put(indexURL string, tok credential.Token) error {
-	if tok.IsZero() {
-		return errors.New("empty token")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]credential.Token{}
-	}
-	s.m[indexURL] = tok
-	return nil
-}
-
-// Remove forgets the token for indexURL.
-func (s *MemoryStore) Remove(indexURL string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[indexURL]; !ok {
-		return ErrNoToken
-	}
-	delete(s.m, indexURL)
-	return nil
 }
 
 // LabelPrefix is how cargo's tokens are labelled in the vault: the prefix,

@@ -105,8 +105,8 @@ func TestCargoVaultWindow(t *testing.T) {
 	wantToken(t, r.plugin(publish(t)), cargo.CacheNever)
 
 	r.broker.Lock()
-	wantError(t, r.plugin(publish(t)), cargo.Other, "vigil is locked")
-	wantError(t, r.plugin(login(t, "another")), cargo.Other, "vigil is locked")
+	wantError(t, r.plugin(publish(t)), cargo.Other, "key store is locked: registry tokens are kept only there, encrypted; run `vigil unlock`")
+	wantError(t, r.plugin(login(t, "another")), cargo.Other, "key store is locked: registry tokens are kept only there, encrypted; run `vigil unlock`")
 
 	if err := r.broker.UnlockVault(v, storePass); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestCargoVaultWindow(t *testing.T) {
 	if err := v.ChangePassphrase(storePass, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
-	e := wantError(t, r.plugin(publish(t)), cargo.Other, "vigil is locked")
+	e := wantError(t, r.plugin(publish(t)), cargo.Other, "key store is locked: registry tokens are kept only there, encrypted; run `vigil unlock`")
 	if len(e.CausedBy) == 0 {
 		t.Errorf("no reason given: %+v", e)
 	}

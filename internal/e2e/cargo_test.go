@@ -352,11 +352,15 @@ func TestCargoPublish(t *testing.T) {
 	bin := needVigil(t)
 	cargoBin := needTool(t, "cargo", "cargo")
 	vigilHome := t.TempDir()
+	// The tokens go in the key store (in its default place under vigil's
+	// home), which must be unlocked.
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
 	ap := newApprover(t, "approve")
 	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
+	must(t, cli.run("unlock", "--socket", a.sock))
 	reg := newCargoRegistry(t, cargoToken)
 	proj := newCargoProject(t, cargoBin, bin, reg)
 	publish := []string{"publish", "--registry", "fake", "--no-verify", "--allow-dirty"}

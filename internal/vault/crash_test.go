@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vigil-agent/vigil/internal/credential"
 )
 
 // crashDirEnv tells a re-executed test binary to be the crash child.
@@ -24,7 +26,7 @@ const crashDirEnv = "VIGIL_VAULT_CRASH_CHILD_DIR"
 
 // TestCrashChild is not a test on its own: TestCrashSafety runs the test
 // binary again with crashDirEnv set, and this loops writing to the store in
-// that directory until it is killed. It prints "vault-crash add|passwd
+// that directory until it is killed. It prints "vault-crash add|token|passwd
 // <value>" after each such operation returned, and "vault-crash remove
 // <fingerprint>" before a removal.
 func TestCrashChild(t *testing.T) {
@@ -55,6 +57,19 @@ func TestCrashChild(t *testing.T) {
 				t.Fatal(err)
 			}
 			report("add", e.Fingerprint)
+			if i%7 == 2 {
+				// A token too, so that passphrase changes reseal some.
+				ts, err := v.OpenTokens(cur)
+				if err != nil {
+					t.Fatal(err)
+				}
+				label := fmt.Sprintf("cargo:https://crash%d.example/index/", i%5)
+				if err := ts.Put(label, credential.UncheckedToken(crashToken(label))); err != nil {
+					t.Fatal(err)
+				}
+				ts.Close()
+				report("token", label)
+			}
 		case 1, 5:
 			_, priv, err := ed25519.GenerateKey(rand.Reader)
 			if err != nil {
@@ -107,6 +122,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	present := map[string]bool{} // fingerprints a child reported as stored
+	tokens := map[string]bool{}  // token labels a child reported as stored
 	temps, interrupted, passwds := 0, 0, 0
 	const rounds = 12
 	for round := range rounds {
@@ -138,6 +154,8 @@ func TestCrashSafety(t *testing.T) {
 			switch op {
 			case "add":
 				present[val] = true
+			case "token":
+				tokens[val] = true
 			case "remove":
 				delete(present, val)
 			case "passwd":
@@ -157,16 +175,19 @@ func TestCrashSafety(t *testing.T) {
 		if info, _ := v.Info(); info.ChangeInterrupted {
 			interrupted++
 		}
-		temps += checkAfterCrash(t, v, present)
-		t.Logf("round %d: killed after %d operations + %v; %d keys", round, ops, delay, len(present))
+		temps += checkAfterCrash(t, v, present, tokens)
+		t.Logf("round %d: killed after %d operations + %v; %d keys, %d tokens", round, ops, delay, len(present), len(tokens))
 	}
 	t.Logf("%d temporary files were left by kills, and none was read as a key", temps)
 	t.Logf("%d passphrase changes completed, %d interrupted by a kill", passwds, interrupted)
 }
 
+// crashToken is the token the crash child stores under label.
+func crashToken(label string) string { return "crash-token for " + label }
+
 // checkAfterCrash checks the store after a kill, and returns how many
 // temporary files the kill left.
-func checkAfterCrash(t *testing.T, v *Vault, present map[string]bool) int {
+func checkAfterCrash(t *testing.T, v *Vault, present, tokens map[string]bool) int {
 	t.Helper()
 	info, err := v.Info()
 	if err != nil || !info.Initialized {
@@ -215,6 +236,16 @@ func checkAfterCrash(t *testing.T, v *Vault, present map[string]bool) int {
 				t.Errorf("after kill: key %s, reported stored, is missing", fp)
 			}
 		}
+		ts, err := v.OpenTokens(pass)
+		if err != nil {
+			t.Fatalf("OpenTokens(%q): %v", pass, err)
+		}
+		for label := range tokens {
+			if tok, err := ts.Get(label); err != nil || tok.Reveal() != crashToken(label) {
+				t.Errorf("after kill: token %s, reported stored, does not open with %q: %v", label, pass, err)
+			}
+		}
+		ts.Close()
 	}
 	if opened == 0 {
 		t.Fatalf("neither passphrase opens the store")

@@ -12,6 +12,7 @@
 //
 //	vault.header      KDF parameters, salt and the sealed store keys (one slot per passphrase)
 //	<fp>.key          one key: public half, comment and creation time in clear, private half sealed
+//	<hash>.token      one token (a registry credential): label and creation time in clear, token sealed (see Tokens)
 //	vault.lastused    when each key last signed, as recorded by the agent (not secret, not authenticated)
 //	.vault-tmp-*      a write in progress, or left by a writer that died; never read, swept by the next writer
 //
@@ -50,20 +51,21 @@
 // processes (the CLI, the agent recording use) are serialised by an
 // exclusive flock on the directory; readers take it shared.
 //
-// [Vault.ChangePassphrase] first checks that every key file opens (and
-// refuses to start otherwise: a key it could not re-encrypt would be lost).
-// It then creates a new DEK and writes a header with two slots, the old
-// passphrase's and the new one's, each holding every DEK still in use plus
-// the new one. It re-encrypts the key files under the new DEK one by one,
-// and finally writes a header with only the new slot and the new DEK. A
-// crash at any point leaves every key loadable: before the first header
-// write with the old passphrase only; between the two header writes with
-// either passphrase (each slot opens every DEK, whichever one a file is
-// sealed under); after the second with the new one. [Vault.Info] reports the
-// middle state as ChangeInterrupted; running ChangePassphrase again (with
-// either passphrase as the old one) finishes it. A new DEK, not just a new
-// wrapping, means that someone who learned the old passphrase and kept a copy
-// of the old header cannot open keys stored after the change.
+// [Vault.ChangePassphrase] first checks that every key and token file opens
+// (and refuses to start otherwise: a file it could not re-encrypt would be
+// lost). It then creates a new DEK and writes a header with two slots, the
+// old passphrase's and the new one's, each holding every DEK still in use
+// plus the new one. It re-encrypts the key files, then the token files,
+// under the new DEK one by one, and finally writes a header with only the
+// new slot and the new DEK. A crash at any point leaves every key and token
+// loadable: before the first header write with the old passphrase only;
+// between the two header writes with either passphrase (each slot opens
+// every DEK, whichever one a file is sealed under); after the second with
+// the new one. [Vault.Info] reports the middle state as ChangeInterrupted;
+// running ChangePassphrase again (with either passphrase as the old one)
+// finishes it. A new DEK, not just a new wrapping, means that someone who
+// learned the old passphrase and kept a copy of the old header cannot open
+// keys or tokens stored after the change.
 //
 // # Secrets in memory
 //

@@ -256,13 +256,14 @@ func (v *Vault) add(passphrase []byte, comment string, makeKey func() (crypto.Pr
 	return v.entry(name, k), nil
 }
 
-// ChangePassphrase re-encrypts every key under a new store key protected by
-// newPassphrase, in steps such that a crash at any point leaves every key
-// loadable (see the package documentation). oldPassphrase may be either
-// passphrase of an interrupted change. It refuses to start, changing
-// nothing, if any key file cannot be decrypted: the error lists them, and
-// they must be repaired or removed first. The new slot uses the vault's
-// KDF parameters, so this also upgrades them.
+// ChangePassphrase re-encrypts every key and every token under a new store
+// key protected by newPassphrase, in steps such that a crash at any point
+// leaves every key and token loadable (see the package documentation).
+// oldPassphrase may be either passphrase of an interrupted change. It
+// refuses to start, changing nothing, if any key or token file cannot be
+// decrypted: the error lists them, and they must be repaired or removed
+// first. The new slot uses the vault's KDF parameters, so this also upgrades
+// them. Tokens handles opened before the change fail with ErrStale after it.
 func (v *Vault) ChangePassphrase(oldPassphrase, newPassphrase []byte) error {
 	unlock, err := v.writeLock()
 	if err != nil {
@@ -279,8 +280,12 @@ func (v *Vault) ChangePassphrase(oldPassphrase, newPassphrase []byte) error {
 	}
 	defer u.free()
 
-	// Check that every key opens, and note the DEKs still in use.
+	// Check that every key and token opens, and note the DEKs still in use.
 	names, err := keyNames(v.dir)
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	tokens, err := tokenNames(v.dir)
 	if err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
@@ -299,8 +304,21 @@ func (v *Vault) ChangePassphrase(oldPassphrase, newPassphrase []byte) error {
 			problems = append(problems, Problem{Path: v.path(name), Err: err})
 		}
 	}
+	for _, name := range tokens {
+		k, err := v.readToken(name)
+		if err == nil {
+			var plain *secmem.Buffer
+			if plain, err = v.openTokenFile(k, u.ring); err == nil {
+				plain.Free()
+				inUse[k.kid] = true
+			}
+		}
+		if err != nil {
+			problems = append(problems, Problem{Path: v.path(name), Err: err})
+		}
+	}
 	if len(problems) > 0 {
-		return fmt.Errorf("vault: passphrase not changed: %d key files cannot be decrypted; repair or remove them first:\n%w",
+		return fmt.Errorf("vault: passphrase not changed: %d key or token files cannot be decrypted; repair or remove them first:\n%w",
 			len(problems), errors.Join(problems...))
 	}
 
@@ -343,12 +361,21 @@ func (v *Vault) ChangePassphrase(oldPassphrase, newPassphrase []byte) error {
 		return err
 	}
 
-	// Step 2: every key under the new DEK, one atomic rename each.
+	// Step 2: every key, then every token, under the new DEK, one atomic
+	// rename each.
 	for i, name := range names {
 		if err := v.reseal(name, newRing, newKID, newDEK); err != nil {
 			return err
 		}
 		if err := v.crashPoint(i + 1); err != nil {
+			return err
+		}
+	}
+	for i, name := range tokens {
+		if err := v.resealToken(name, newRing, newKID, newDEK); err != nil {
+			return err
+		}
+		if err := v.crashPoint(len(names) + i + 1); err != nil {
 			return err
 		}
 	}
@@ -385,6 +412,28 @@ func (v *Vault) reseal(name string, r *ring, kid [kidSize]byte, dek []byte) erro
 	defer der.Free()
 	k.kid = kid
 	if k.sealed, err = seal(dek, der.Bytes(), k.clear()); err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	return v.write(name, k.marshal())
+}
+
+// resealToken re-encrypts one token file under dek, whose ID is kid. The
+// label and creation time stay as they are.
+func (v *Vault) resealToken(name string, r *ring, kid [kidSize]byte, dek []byte) error {
+	k, err := v.readToken(name)
+	if err != nil {
+		return Problem{Path: v.path(name), Err: err}
+	}
+	if k.kid == kid {
+		return nil
+	}
+	plain, err := v.openTokenFile(k, r)
+	if err != nil {
+		return Problem{Path: v.path(name), Err: err}
+	}
+	defer plain.Free()
+	k.kid = kid
+	if k.sealed, err = seal(dek, plain.Bytes(), k.clear()); err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
 	return v.write(name, k.marshal())

@@ -21,10 +21,9 @@ package vault
 // Labels are the caller's namespace: vigil uses "cargo:" + cargo's index-url,
 // and leaves "git:" for git's credentials.
 //
-// Known gap: [Vault.ChangePassphrase] re-encrypts key files only, and its last
-// step keeps only the new DEK, so a token stored before a passphrase change
-// no longer opens after it (Get fails with ErrCorrupt naming the missing
-// store key) until ChangePassphrase learns to reseal token files as well.
+// [Vault.ChangePassphrase] re-encrypts token files as it does key files, with
+// the same crash safety; a Tokens handle opened before the change fails with
+// ErrStale after it, and must be opened again with the new passphrase.
 
 import (
 	"bytes"
@@ -239,6 +238,35 @@ func (v *Vault) readToken(name string) (*tokenFile, error) {
 	return k, nil
 }
 
+// openTokenFile decrypts k's token into a locked buffer the caller frees.
+func (v *Vault) openTokenFile(k *tokenFile, r *ring) (*secmem.Buffer, error) {
+	dek := r.find(k.kid[:])
+	if dek == nil {
+		return nil, corruptf("sealed under store key %x, which this store does not hold (copied from another store?)", k.kid)
+	}
+	buf := v.secret(plaintextLen(k.sealed))
+	if err := openTo(buf.Bytes(), dek, k.sealed, k.clear()); err != nil {
+		buf.Free()
+		return nil, corruptf("the sealed token or its label was altered or damaged")
+	}
+	return buf, nil
+}
+
+// tokenNames returns the names of the token files in dir.
+func tokenNames(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, tokenSuffix) && !strings.HasPrefix(n, ".") {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
 // readHeaderBytes reads the header and returns it parsed and as it is on disk.
 func (v *Vault) readHeaderBytes() (*header, []byte, error) {
 	data, err := readFile(v.path(headerName))
@@ -346,16 +374,11 @@ func (t *Tokens) Get(label string) (credential.Token, error) {
 	if k.label != label {
 		return credential.Token{}, Problem{Path: t.v.path(name), Err: corruptf("holds the token for another label")}
 	}
-	dek := t.ring.find(k.kid[:])
-	if dek == nil {
-		return credential.Token{}, Problem{Path: t.v.path(name), Err: corruptf(
-			"sealed under store key %x, which this store does not hold (passphrase changed since it was stored, or copied from another store?)", k.kid)}
+	buf, err := t.v.openTokenFile(k, t.ring)
+	if err != nil {
+		return credential.Token{}, Problem{Path: t.v.path(name), Err: err}
 	}
-	buf := t.v.secret(plaintextLen(k.sealed))
 	defer buf.Free()
-	if err := openTo(buf.Bytes(), dek, k.sealed, k.clear()); err != nil {
-		return credential.Token{}, Problem{Path: t.v.path(name), Err: corruptf("the sealed token or its label was altered or damaged")}
-	}
 	return credential.UncheckedToken(string(buf.Bytes())), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,10 +271,16 @@ func TestTokensDamaged(t *testing.T) {
 // known gap the package documentation describes, a token stored before the
 // change does not open after it. When ChangePassphrase learns to reseal
 // token files, the last check here must become "the token survives".
+// A passphrase change (vigil key passwd) reseals the tokens with the keys:
+// they open with the new passphrase, not with the old, and a handle opened
+// before the change is stale.
 func TestTokensAfterPassphraseChange(t *testing.T) {
-	v := newVault(t)
+	v, fps := storeWithKeys(t, 2)
 	ts := openTokens(t, v, pass1)
 	if err := ts.Put(labelFake, tok(secretA)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Put(labelOther, tok(secretB)); err != nil {
 		t.Fatal(err)
 	}
 	if err := v.ChangePassphrase(pass1, pass2); err != nil {
@@ -285,15 +292,126 @@ func TestTokensAfterPassphraseChange(t *testing.T) {
 	if err := ts.Put(labelOther, tok(secretB)); !errors.Is(err, ErrStale) {
 		t.Fatalf("Put through a stale handle: %v, want ErrStale", err)
 	}
-	fresh := openTokens(t, v, pass2)
-	if _, err := fresh.Get(labelFake); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("token stored before the change: %v (if it opens, ChangePassphrase now reseals tokens: update this test and the package doc)", err)
+	if _, err := v.OpenTokens(pass1); !errors.Is(err, ErrBadPassphrase) {
+		t.Fatalf("OpenTokens with the old passphrase: %v", err)
 	}
-	// Stored again, it opens.
-	if err := fresh.Put(labelFake, tok(secretA)); err != nil {
+	fresh := openTokens(t, v, pass2)
+	mustGet(t, fresh, labelFake, secretA)
+	mustGet(t, fresh, labelOther, secretB)
+	requireAll(t, v, pass2, fps)
+	// Keys and tokens are all under the one new store key.
+	if k := tokenKIDs(t, v); len(k) != 1 || !slices.Equal(k, kids(t, v)) {
+		t.Errorf("tokens under store keys %v, keys under %v", k, kids(t, v))
+	}
+	// And again: a second change carries them on.
+	if err := v.ChangePassphrase(pass2, pass3); err != nil {
 		t.Fatal(err)
 	}
-	mustGet(t, fresh, labelFake, secretA)
+	mustGet(t, openTokens(t, v, pass3), labelFake, secretA)
+}
+
+// tokenKIDs returns the distinct store-key IDs the token files are sealed
+// under.
+func tokenKIDs(t *testing.T, v *Vault) []string {
+	t.Helper()
+	names, err := tokenNames(v.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		k, err := v.readToken(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := fmt.Sprintf("%x", k.kid); !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// TestTokensPassphraseChangeInterrupted stops ChangePassphrase after each
+// number of rewritten files (keys first, then tokens), as a crash would:
+// every token still opens with either passphrase, and a second change
+// finishes the job.
+func TestTokensPassphraseChangeInterrupted(t *testing.T) {
+	const nKeys, nTokens = 2, 3
+	labels := func(i int) (string, string) {
+		return fmt.Sprintf("cargo:sparse+https://r%d.example/index/", i), fmt.Sprintf("token-%d-%s", i, secretA)
+	}
+	for stop := 0; stop <= nKeys+nTokens; stop++ {
+		t.Run(fmt.Sprint("after ", stop), func(t *testing.T) {
+			v, fps := storeWithKeys(t, nKeys)
+			ts := openTokens(t, v, pass1)
+			for i := range nTokens {
+				l, s := labels(i)
+				if err := ts.Put(l, tok(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v.testOnlyAfterRewrite = func(i int) error {
+				if i == stop {
+					return errCrash
+				}
+				return nil
+			}
+			if err := v.ChangePassphrase(pass1, pass2); !errors.Is(err, errCrash) {
+				t.Fatalf("ChangePassphrase = %v, want the simulated crash", err)
+			}
+			v.testOnlyAfterRewrite = nil
+			if got, want := len(tokenKIDs(t, v)), map[bool]int{true: 2, false: 1}[stop > nKeys && stop < nKeys+nTokens]; got != want {
+				t.Errorf("after %d files, tokens under %d store keys, want %d", stop, got, want)
+			}
+			for _, p := range [][]byte{pass1, pass2} {
+				ts := openTokens(t, v, p)
+				for i := range nTokens {
+					l, s := labels(i)
+					mustGet(t, ts, l, s)
+				}
+				requireAll(t, v, p, fps)
+			}
+			if err := v.ChangePassphrase([][]byte{pass1, pass2}[stop%2], pass3); err != nil {
+				t.Fatal(err)
+			}
+			ts = openTokens(t, v, pass3)
+			for i := range nTokens {
+				l, s := labels(i)
+				mustGet(t, ts, l, s)
+			}
+			if k := tokenKIDs(t, v); len(k) != 1 || !slices.Equal(k, kids(t, v)) {
+				t.Errorf("after finishing, tokens under %v, keys under %v", k, kids(t, v))
+			}
+		})
+	}
+}
+
+// A token that cannot be decrypted stops a passphrase change before it
+// changes anything, as a damaged key does.
+func TestChangePassphraseRefusesDamagedToken(t *testing.T) {
+	v := newVault(t)
+	ts := openTokens(t, v, pass1)
+	if err := ts.Put(labelFake, tok(secretA)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(v.Dir(), tokenFileName(labelFake))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another label in the clear part: the seal no longer matches.
+	bad := bytes.Replace(data, []byte("label "+labelFake), []byte("label "+labelFake+"x"), 1)
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	header, _ := os.ReadFile(filepath.Join(v.Dir(), headerName))
+	err = v.ChangePassphrase(pass1, pass2)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("ChangePassphrase with a damaged token: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(v.Dir(), headerName)); !bytes.Equal(after, header) {
+		t.Error("the header changed")
+	}
 }
 
 func TestTokensConcurrent(t *testing.T) {
