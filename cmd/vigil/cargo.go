@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -88,4 +89,59 @@ func readTokenFromTerminal(registry string) (credential.Token, error) {
 		return credential.Token{}, err
 	}
 	return credential.NewToken(strings.TrimSpace(string(line)))
+}
+
+var cargoCommand = &command{
+	name:     "cargo",
+	synopsis: "keygen|public-key --registry-url URL [--socket PATH]",
+	summary:  "create or show a registry's key for asymmetric (PASETO) cargo tokens",
+	help: `Asymmetric cargo tokens (RFC 3231, cargo:paseto, on stable cargo): the running
+agent keeps a P-384 secret key for the registry in its encrypted key store
+(which must be unlocked) and, when the registry has no plain token from cargo
+login, answers each cargo request with a v3.public PASETO it signs itself,
+after the same decision as for a plain token. A token is bound to the
+operation, crate, version and checksum it was approved for, and names the
+registry and key in its footer; the secret key never leaves the agent.
+
+  keygen      creates the registry's key (never replacing one) and prints its
+              public key (k3.public...) to register with the registry.
+  public-key  prints the public key again.
+
+URL is the registry's index URL exactly as cargo names it: the index in
+.cargo/config.toml, with its sparse+ prefix for a sparse registry
+(sparse+https://registry.example/index/).
+`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
+		url := fs.String("registry-url", "", "the registry's index `URL`, as cargo names it")
+		return func(args []string, stdout, stderr io.Writer) error {
+			// The flags may follow the operation: vigil cargo keygen --registry-url URL.
+			if len(args) > 1 {
+				if err := fs.Parse(args[1:]); err != nil {
+					return err
+				}
+				args = append(args[:1], fs.Args()...)
+			}
+			if len(args) != 1 || (args[0] != broker.KeyGen && args[0] != broker.KeyPublicKey) {
+				return errors.New("usage: vigil cargo keygen|public-key --registry-url URL")
+			}
+			if *url == "" {
+				return errors.New("--registry-url is required")
+			}
+			path, err := runningAgent(*sock)
+			if err != nil {
+				return err
+			}
+			reply, err := control(path, broker.CargoExtension, broker.EncodeKeyRequest(args[0], *url))
+			if err != nil {
+				return err
+			}
+			pk, err := broker.DecodeKeyReply(reply)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, pk)
+			return nil
+		}
+	},
 }

@@ -128,6 +128,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	// them while the store is unlocked (OnUnlock, OnLock), and not otherwise.
 	cargoBroker := broker.NewCargo(broker.CargoConfig{Log: logger})
 	defer cargoBroker.Lock()
+	gitBroker := broker.NewGit(broker.GitConfig{Store: cargoBroker.Labels, Log: logger})
 	acfg := agent.Config{
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
@@ -137,7 +138,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		OfferNone:       cfg.OfferNone,
 		KnownHostsFiles: knownHostsFiles(),
 		Audit:           auditLog,
-		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker},
+		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker, broker.GitExtension: gitBroker},
 		Store:           store,
 		OnUnlock: func(p []byte) {
 			// Vault errors name files and store keys, never the passphrase.

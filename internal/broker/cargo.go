@@ -43,6 +43,9 @@
 //     every request that needs a token, login and logout included, fails
 //     saying so and naming vigil unlock; nothing falls back to memory or a
 //     file.
+//   - A registry with no plain token but a PASETO key (paseto.go) is
+//     answered with a v3.public token signed here, after the same decision,
+//     bound to the operation, crate, version and checksum.
 //   - Unknown kinds and operations: operation-not-supported. No token for
 //     the index-url: not-found, without asking.
 //
@@ -52,6 +55,7 @@ package broker
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -190,6 +194,9 @@ type request struct {
 
 func (c *Cargo) serve(ctx context.Context, who *caller.Info, contents []byte, d decider) []byte {
 	start := time.Now()
+	if kr, ok := keyRequest(contents); ok {
+		return c.serveKey(who, kr, d)
+	}
 	creq, err := cargo.DecodeRequest(contents)
 	if err != nil {
 		// The codec's errors never quote the line, which may hold a token.
@@ -295,13 +302,24 @@ func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
 	}
 	// Read again: the agent may have locked, or the token been removed,
 	// while the person was deciding.
-	tok, fail := c.fetch(r, d)
+	sec, fail := c.fetch(r, d)
 	if fail != nil {
 		return fail
 	}
-	resp := &cargo.Response{Kind: cargo.KindGet, Token: tok, Cache: cargo.CacheNever}
-	if r.Operation == cargo.OpRead {
-		resp.Cache = cargo.CacheSession
+	var resp *cargo.Response
+	if sec.key != nil {
+		// An asymmetric token, bound to this very request.
+		var signed string
+		var err error
+		if resp, signed, err = c.pasetoResponse(sec.key, r); err != nil {
+			return c.fail(r, d, audit.Failed, err.Error(), cargo.Errorf("vigil could not sign the token: %v", err))
+		}
+		why += "; " + signed
+	} else {
+		resp = &cargo.Response{Kind: cargo.KindGet, Token: sec.tok, Cache: cargo.CacheNever}
+		if r.Operation == cargo.OpRead {
+			resp.Cache = cargo.CacheSession
+		}
 	}
 	line, err := cargo.EncodeResponse(resp)
 	if err != nil {
@@ -315,27 +333,40 @@ func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
 	return line
 }
 
-// fetch returns the token stored for r's registry, or the response line
-// (recorded) saying why there is none to give.
-func (c *Cargo) fetch(r *request, d decider) (credential.Token, []byte) {
+// released is what a get releases: a plain token, or a key that signs an
+// asymmetric token for the request.
+type released struct {
+	tok credential.Token
+	key *ecdsa.PrivateKey
+}
+
+// fetch returns the token stored for r's registry, else its PASETO key, or
+// the response line (recorded) saying why there is none to give.
+func (c *Cargo) fetch(r *request, d decider) (released, []byte) {
 	s, err := c.store()
 	var tok credential.Token
 	if err == nil {
 		tok, err = s.Get(r.Registry.IndexURL)
 	}
+	if errors.Is(err, ErrNoToken) {
+		k, fail := c.fetchKey(s, r, d)
+		if fail != nil || k != nil {
+			return released{key: k}, fail
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNoToken):
 		// Cargo says "no token found" and suggests cargo login.
 		c.record(r, d, audit.Failed, audit.By{}, "no token stored for this registry")
-		return tok, cargo.EncodeError(&cargo.Error{Kind: cargo.NotFound})
+		return released{}, cargo.EncodeError(&cargo.Error{Kind: cargo.NotFound})
 	case err != nil:
-		return tok, c.fail(r, d, audit.Failed, err.Error(), storeError("could not read the token", "try again", err))
+		return released{}, c.fail(r, d, audit.Failed, err.Error(), storeError("could not read the token", "try again", err))
 	}
 	if err := credential.ValidToken(tok.Reveal()); err != nil {
-		return tok, c.fail(r, d, audit.Failed, "stored token: "+err.Error(),
+		return released{}, c.fail(r, d, audit.Failed, "stored token: "+err.Error(),
 			cargo.Errorf("the token vigil holds for this registry cannot be sent: %v; run cargo login again", err))
 	}
-	return tok, nil
+	return released{tok: tok}, nil
 }
 
 var errAudit = cargo.Errorf("vigil's audit log could not record this request, and vigil is set to refuse what it cannot record (on_audit_failure = \"refuse\")")

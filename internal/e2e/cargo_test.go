@@ -18,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-agent/vigil/internal/credential/cargo"
+	"github.com/vigil-agent/vigil/internal/credential/paseto"
 )
 
 // The registry token the tests log in with: distinctive, so that a search
@@ -34,6 +37,29 @@ type cargoRegistry struct {
 	mu    sync.Mutex
 	index map[string][]indexEntry // crate name -> versions, in publish order
 	log   []string
+	// pk, when set, is the registered public key: the registry then
+	// accepts v3.public tokens it verifies (signature, footer, iat and the
+	// claims against the request). auths are the Authorization headers
+	// of the PASETO-authorised calls, in order.
+	pk    *paseto.PublicKey
+	auths []string
+}
+
+// setPublicKey registers the public key whose tokens the registry accepts.
+func (r *cargoRegistry) setPublicKey(pk *paseto.PublicKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pk = pk
+}
+
+// takeAuths returns the Authorization headers of the PASETO-authorised calls
+// since the last takeAuths.
+func (r *cargoRegistry) takeAuths() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.auths
+	r.auths = nil
+	return a
 }
 
 // indexEntry is one line of a sparse index file.
@@ -132,6 +158,13 @@ func (r *cargoRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
+	r.mu.Lock()
+	pk := r.pk
+	r.mu.Unlock()
+	if h := req.Header.Get("Authorization"); pk != nil && strings.HasPrefix(h, paseto.Header) {
+		r.servePaseto(w, req, pk, h)
+		return
+	}
 	auth := "no token"
 	switch h := req.Header.Get("Authorization"); {
 	case h == r.token:
@@ -169,13 +202,84 @@ func (r *cargoRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// publish decodes cargo's upload (u32le length, JSON, u32le length, .crate)
-// and adds the version to the index, with the .crate's SHA-256 as cksum.
+// servePaseto serves an API call authorised by a v3.public token: the
+// token must verify with pk, name this registry and pk, be fresh, and its
+// claims must be for exactly this call (operation, crate, version, and for a
+// publish the uploaded .crate's checksum).
+func (r *cargoRegistry) servePaseto(w http.ResponseWriter, req *http.Request, pk *paseto.PublicKey, h string) {
+	p := req.URL.Path
+	claims, err := paseto.VerifyCargo(pk, h, r.indexURL(), time.Now(), 5*time.Minute)
+	if err != nil {
+		r.logf("%s %s: 403, PASETO token rejected: %v", req.Method, p, err)
+		apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+err.Error())
+		return
+	}
+	r.mu.Lock()
+	r.auths = append(r.auths, h)
+	r.mu.Unlock()
+	switch {
+	case req.Method == http.MethodPut && p == "/api/v1/crates/new":
+		data, err := io.ReadAll(io.LimitReader(req.Body, 10<<20))
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		e, err := decodeUpload(data)
+		if err == nil {
+			if cerr := claims.Check(cargo.OpPublish, e.Name, e.Vers, e.Cksum); cerr != nil {
+				r.logf("PUT %s: 403, PASETO claims do not match %s %s: %v", p, e.Name, e.Vers, cerr)
+				apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+cerr.Error())
+				return
+			}
+			err = r.add(e)
+		}
+		if err != nil {
+			r.logf("PUT %s: 400, %v", p, err)
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		r.logf("PUT %s: 200, published %s %s sha256 %s, with a PASETO token signed by %s", p, e.Name, e.Vers, e.Cksum, pk.ID())
+		io.WriteString(w, `{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
+	case req.Method == http.MethodDelete && strings.HasSuffix(p, "/yank"):
+		f := strings.Split(strings.TrimPrefix(p, "/api/v1/crates/"), "/")
+		if len(f) != 3 {
+			http.NotFound(w, req)
+			return
+		}
+		if cerr := claims.Check(cargo.OpYank, f[0], f[1], ""); cerr != nil {
+			r.logf("DELETE %s: 403, PASETO claims do not match: %v", p, cerr)
+			apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+cerr.Error())
+			return
+		}
+		if !r.setYanked(f[0], f[1]) {
+			r.logf("DELETE %s: 404", p)
+			apiError(w, http.StatusNotFound, "no such version")
+			return
+		}
+		r.logf("DELETE %s: 200, yanked %s %s, with a PASETO token", p, f[0], f[1])
+		io.WriteString(w, `{"ok":true}`)
+	default:
+		r.logf("%s %s: 404", req.Method, p)
+		http.NotFound(w, req)
+	}
+}
+
+// publish decodes cargo's upload and adds the version to the index.
 func (r *cargoRegistry) publish(body io.Reader) (indexEntry, error) {
 	data, err := io.ReadAll(io.LimitReader(body, 10<<20))
 	if err != nil {
 		return indexEntry{}, err
 	}
+	e, err := decodeUpload(data)
+	if err != nil {
+		return indexEntry{}, err
+	}
+	return e, r.add(e)
+}
+
+// decodeUpload decodes cargo's upload (u32le length, JSON, u32le length,
+// .crate) into the index entry, with the .crate's SHA-256 as cksum.
+func decodeUpload(data []byte) (indexEntry, error) {
 	next := func() ([]byte, error) {
 		if len(data) < 4 {
 			return nil, fmt.Errorf("truncated upload")
@@ -204,16 +308,20 @@ func (r *cargoRegistry) publish(body io.Reader) (indexEntry, error) {
 		return indexEntry{}, fmt.Errorf("bad metadata: %v", err)
 	}
 	sum := sha256.Sum256(crate)
-	e := indexEntry{Name: m.Name, Vers: m.Vers, Deps: []any{}, Cksum: hex.EncodeToString(sum[:]), Features: map[string]any{}}
+	return indexEntry{Name: m.Name, Vers: m.Vers, Deps: []any{}, Cksum: hex.EncodeToString(sum[:]), Features: map[string]any{}}, nil
+}
+
+// add adds e to the index, unless that version is already there.
+func (r *cargoRegistry) add(e indexEntry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, old := range r.index[m.Name] {
-		if old.Vers == m.Vers {
-			return indexEntry{}, fmt.Errorf("%s %s is already published", m.Name, m.Vers)
+	for _, old := range r.index[e.Name] {
+		if old.Vers == e.Vers {
+			return fmt.Errorf("%s %s is already published", e.Name, e.Vers)
 		}
 	}
-	r.index[m.Name] = append(r.index[m.Name], e)
-	return e, nil
+	r.index[e.Name] = append(r.index[e.Name], e)
+	return nil
 }
 
 func (r *cargoRegistry) setYanked(name, vers string) bool {

@@ -1,0 +1,107 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/caller"
+)
+
+type fakeDecider struct {
+	answer  bool
+	prompts []string
+	events  []audit.Event
+}
+
+func (d *fakeDecider) Ask(_ context.Context, text string) (bool, string) {
+	d.prompts = append(d.prompts, text)
+	if d.answer {
+		return true, ""
+	}
+	return false, "approver said no"
+}
+
+func (d *fakeDecider) Record(ev audit.Event) bool { d.events = append(d.events, ev); return false }
+
+func TestGitBroker(t *testing.T) {
+	var store TokenStore = NewMemoryStore()
+	locked := false
+	g := NewGit(GitConfig{
+		Store: func() TokenStore {
+			if locked {
+				return nil
+			}
+			return store
+		},
+		IsHelper: func(p caller.Process) bool { return p.Hash == pluginProc.Hash },
+	})
+	helper := caller.Process{PID: 10, Exe: "/usr/bin/vigil", Hash: pluginProc.Hash}
+	sh := caller.Process{PID: 11, Exe: "/usr/bin/dash", Hash: "d"}
+	remote := caller.Process{PID: 12, Exe: "/usr/lib/git-core/git-remote-http", Hash: "r"}
+	gitP := caller.Process{PID: 13, Exe: "/usr/bin/git", Hash: "g"}
+	who := chain(helper, sh, remote, gitP, bashProc)
+	d := &fakeDecider{answer: true}
+	call := func(s string) string { return string(g.serve(context.Background(), who, []byte(s), d)) }
+
+	if got := call("get\nprotocol=https\nhost=h.example\n"); got != "ok\n" || len(d.prompts) != 0 {
+		t.Fatalf("get with nothing stored: %q, %d prompts", got, len(d.prompts))
+	}
+	if got := call("store\nprotocol=https\nhost=h.example\nusername=alice\n"); !strings.HasPrefix(got, "error ") {
+		t.Errorf("store without password: %q", got)
+	}
+	if got := call("store\nprotocol=https\nhost=h.example\nusername=alice\npassword=pw\nfoo=bar\n"); got != "ok\n" {
+		t.Fatalf("store: %q", got)
+	}
+	got := call("get\nprotocol=https\nhost=h.example\nwwwauth[]=Basic\n")
+	if got != "ok\nusername=alice\npassword=pw\n" {
+		t.Errorf("approved get: %q", got)
+	}
+	if len(d.prompts) != 1 || !strings.HasPrefix(d.prompts[0], "Allow git to use your credential for https://h.example (user alice)?\n") ||
+		!strings.Contains(d.prompts[0], "host:     h.example") || !strings.Contains(d.prompts[0], "run by /usr/bin/dash") {
+		t.Errorf("prompt:\n%v", d.prompts)
+	}
+	if got := call("get\nprotocol=https\nhost=h.example\nusername=bob\n"); got != "ok\n" || len(d.prompts) != 1 {
+		t.Errorf("get for another user: %q", got)
+	}
+	d.answer = false
+	if got := call("get\nprotocol=https\nhost=h.example\n"); !strings.HasPrefix(got, "error vigil did not allow git") || strings.Contains(got, "pw") {
+		t.Errorf("denied get: %q", got)
+	}
+	locked = true
+	if got := call("get\nprotocol=https\nhost=h.example\n"); !strings.Contains(got, "run `vigil unlock`") {
+		t.Errorf("locked get: %q", got)
+	}
+	locked = false
+	if got := call("erase\nprotocol=https\nhost=h.example\nusername=alice\n"); got != "ok\n" {
+		t.Errorf("erase: %q", got)
+	}
+	if _, err := store.Get(GitLabelPrefix + "https://h.example"); err == nil {
+		t.Error("credential still stored after erase")
+	}
+	for _, ev := range d.events {
+		if ev.Kind != audit.KindCredential {
+			t.Errorf("audit kind %v", ev.Kind)
+		}
+	}
+	decisions := map[audit.Decision]int{}
+	for _, ev := range d.events {
+		decisions[ev.Decision]++
+	}
+	if decisions[audit.Denied] != 1 || decisions[audit.Allowed] < 3 {
+		t.Errorf("audit decisions: %v", decisions)
+	}
+}
+
+func TestGitHelperNoAgent(t *testing.T) {
+	var out strings.Builder
+	err := RunGitCredential(context.Background(), GitHelperConfig{Sockets: []string{t.TempDir() + "/none.sock"},
+		Stdin: strings.NewReader("protocol=https\nhost=h\n\n"), Stdout: &out}, "get")
+	if err == nil || !strings.Contains(err.Error(), "vigil agent not running") || out.Len() != 0 {
+		t.Errorf("no agent: %v, stdout %q", err, out.String())
+	}
+	if err := RunGitCredential(context.Background(), GitHelperConfig{Stdin: strings.NewReader("")}, "frobnicate"); err != nil {
+		t.Errorf("unknown operation: %v", err)
+	}
+}

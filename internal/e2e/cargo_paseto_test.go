@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-agent/vigil/internal/credential/paseto"
+)
+
+// uploadBody frames a publish upload as cargo does: u32le length, JSON
+// metadata, u32le length, the .crate.
+func uploadBody(meta string, crate []byte) []byte {
+	var b bytes.Buffer
+	_ = binary.Write(&b, binary.LittleEndian, uint32(len(meta)))
+	b.WriteString(meta)
+	_ = binary.Write(&b, binary.LittleEndian, uint32(len(crate)))
+	b.Write(crate)
+	return b.Bytes()
+}
+
+// TestCargoPaseto: asymmetric tokens. vigil cargo keygen creates the
+// registry's P-384 key inside the agent and prints its k3.public key, which
+// is registered with the test registry. With no plain token stored, cargo
+// publish, once approved, sends a v3.public token the agent signed for that
+// publish; the registry verifies its signature, footer and claims. The
+// captured token, replayed for another version (or another .crate), is
+// rejected. The secret key is in no file in the clear.
+func TestCargoPaseto(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	cargoBin := needTool(t, "cargo", "cargo")
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newCargoRegistry(t, cargoToken)
+	proj := newCargoProject(t, cargoBin, bin, reg)
+	proj.setVersion("0.1.0")
+	keyCmd := func(op string) result {
+		return cli.run("cargo", op, "--registry-url", reg.indexURL(), "--socket", a.sock)
+	}
+
+	// Locked: no key can be made.
+	res := mustFail(t, keyCmd("keygen"))
+	if !strings.Contains(res.stderr, "vigil unlock") {
+		t.Errorf("vigil cargo keygen while locked:\n%s", res.stderr)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+
+	// keygen prints the public key; public-key prints it again; a second
+	// keygen replaces nothing.
+	res = must(t, keyCmd("keygen"))
+	pub := strings.TrimSpace(res.stdout)
+	pk, err := paseto.ParsePublicKey(pub)
+	if err != nil {
+		t.Fatalf("vigil cargo keygen printed %q: %v", res.stdout, err)
+	}
+	if got := strings.TrimSpace(must(t, keyCmd("public-key")).stdout); got != pub {
+		t.Errorf("vigil cargo public-key printed %q, keygen %q", got, pub)
+	}
+	res = mustFail(t, keyCmd("keygen"))
+	if !strings.Contains(res.stderr, "already has a key") {
+		t.Errorf("a second keygen:\n%s", res.stderr)
+	}
+	if got := strings.TrimSpace(must(t, keyCmd("public-key")).stdout); got != pub {
+		t.Errorf("the key changed after a second keygen: %q, was %q", got, pub)
+	}
+	reg.setPublicKey(pk)
+	t.Logf("registered public key %s (%s)", pub, pk.ID())
+
+	// An approved publish, with a token signed by the agent for it.
+	publish := []string{"publish", "--registry", "fake", "--no-verify", "--allow-dirty"}
+	res = must(t, proj.run(a.sock, "", publish...))
+	e, ok := reg.version("foo", "0.1.0")
+	if !ok {
+		t.Fatalf("foo 0.1.0 not in the registry; cargo said:\n%s", res.stderr)
+	}
+	prompts := ap.expectPrompts(t, 2)
+	checkPrompt(t, prompts[1], "Allow cargo to publish foo 0.1.0 (sha256 "+e.Cksum[:12]+"…) to registry fake?\n")
+	l := reg.takeLog()
+	if len(l) != 1 || !strings.Contains(l[0], "published foo 0.1.0") || !strings.Contains(l[0], "with a PASETO token signed by "+pk.ID()) {
+		t.Errorf("registry log: %q", l)
+	}
+	t.Logf("the registry's log:\n%s", strings.Join(l, "\n"))
+	auths := reg.takeAuths()
+	if len(auths) != 1 {
+		t.Fatalf("PASETO-authorised calls: %d, want 1", len(auths))
+	}
+	captured := auths[0]
+	claims, err := paseto.VerifyCargo(pk, captured, reg.indexURL(), time.Now(), 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Mutation != "publish" || claims.Name != "foo" || claims.Vers != "0.1.0" || claims.Cksum != e.Cksum {
+		t.Errorf("claims of the publish token: %+v", claims)
+	}
+
+	// The captured token, replayed: for 0.2.0 and for another 0.1.0 .crate,
+	// the registry refuses it.
+	replay := func(vers string, crate []byte) (int, string) {
+		t.Helper()
+		body := uploadBody(`{"name":"foo","vers":"`+vers+`"}`, crate)
+		req, err := http.NewRequest(http.MethodPut, reg.srv.URL+"/api/v1/crates/new", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", captured)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := replay("0.2.0", []byte("not the crate")); code != http.StatusForbidden || !strings.Contains(body, "another version") {
+		t.Errorf("the 0.1.0 token replayed for 0.2.0: %d %s", code, body)
+	} else {
+		t.Logf("the 0.1.0 token replayed for 0.2.0: %d %s", code, body)
+	}
+	if _, ok := reg.version("foo", "0.2.0"); ok {
+		t.Error("a replayed token published 0.2.0")
+	}
+	if code, body := replay("0.1.0", []byte("another crate")); code != http.StatusForbidden || !strings.Contains(body, "checksum") {
+		t.Errorf("the 0.1.0 token replayed with another .crate: %d %s", code, body)
+	}
+
+	// 0.2.0 through cargo, approved: a new token, accepted.
+	reg.takeAuths() // the replays
+	proj.setVersion("0.2.0")
+	must(t, proj.run(a.sock, "", publish...))
+	if _, ok := reg.version("foo", "0.2.0"); !ok {
+		t.Error("foo 0.2.0 not published")
+	}
+	if a := reg.takeAuths(); len(a) != 1 || a[0] == captured {
+		t.Errorf("the 0.2.0 publish did not use a fresh token")
+	}
+
+	// The secret key is in no file in the clear.
+	for _, dir := range []string{vigilHome, proj.cargoHome, proj.home} {
+		if f := filesHolding(t, dir, paseto.PrefixSecret); len(f) > 0 {
+			t.Errorf("a k3.secret key is written in clear in %q", f)
+		}
+	}
+	if strings.Contains(a.p.stderr.String(), paseto.PrefixSecret) {
+		t.Error("vigil's log holds a secret key")
+	}
+}
