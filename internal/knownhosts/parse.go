@@ -90,8 +90,11 @@ func parseLine(line []byte) (entry, bool) {
 	}
 	e.hosts = string(rest[:end])
 
-	_, _, key, _, _, err := ssh.ParseKnownHosts(rest)
-	if err != nil || key == nil {
+	// The key is parsed here, not by ssh.ParseKnownHosts: that takes a
+	// host field of "#" for a comment and drops the line, where ssh reads
+	// "@revoked # KEY" as revoking KEY (found by FuzzLookup).
+	key := parseKeyField(rest[end:])
+	if key == nil {
 		return entry{}, false
 	}
 	e.plain = plainBlob(key)
@@ -299,4 +302,22 @@ func asciiLower(s string) string {
 		}
 	}
 	return s
+}
+
+// parseKeyField parses "TYPE BASE64 [COMMENT]", as the rest of a
+// known_hosts line after the host field, or returns nil.
+func parseKeyField(b []byte) ssh.PublicKey {
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return nil
+	}
+	blob, err := base64.StdEncoding.DecodeString(string(f[1]))
+	if err != nil {
+		return nil
+	}
+	key, err := ssh.ParsePublicKey(blob)
+	if err != nil || key.Type() != string(f[0]) {
+		return nil
+	}
+	return key
 }
