@@ -463,10 +463,12 @@ func RunGitCredential(ctx context.Context, cfg GitHelperConfig, op string) error
 }
 
 // dialExtension connects to the first socket whose agent serves name,
-// asking each which extensions it serves before sending anything.
+// asking each which extensions it serves before sending anything, so that
+// a request (it may carry a secret) never goes to another agent. A failure
+// is a *dialError.
 func dialExtension(ctx context.Context, sockets []string, name string) (*agentClient, string, error) {
 	if len(sockets) == 0 {
-		return nil, "", errors.New("vigil agent not running: no socket to try (SSH_AUTH_SOCK is not set)")
+		return nil, "", &dialError{msg: "vigil agent not running: no socket to try (SSH_AUTH_SOCK is not set)"}
 	}
 	var causes []string
 	reached := ""
@@ -494,8 +496,22 @@ func dialExtension(ctx context.Context, sockets []string, name string) (*agentCl
 		}
 	}
 	if reached != "" {
-		return nil, "", fmt.Errorf("the agent at %s is not vigil, and no vigil agent answered; start vigil serve, or point SSH_AUTH_SOCK at it (%s)",
-			reached, strings.Join(causes, "; "))
+		return nil, "", &dialError{causes: causes,
+			msg: "the agent at " + reached + " is not vigil, and no vigil agent answered; start vigil serve, or point SSH_AUTH_SOCK at it"}
 	}
-	return nil, "", fmt.Errorf("vigil agent not running at %s (%s)", strings.Join(sockets, " or "), strings.Join(causes, "; "))
+	return nil, "", &dialError{causes: causes, msg: "vigil agent not running at " + strings.Join(sockets, " or ")}
+}
+
+// dialError says why no vigil agent could be reached, and what each
+// socket answered.
+type dialError struct {
+	msg    string
+	causes []string
+}
+
+func (e *dialError) Error() string {
+	if len(e.causes) == 0 {
+		return e.msg
+	}
+	return e.msg + " (" + strings.Join(e.causes, "; ") + ")"
 }

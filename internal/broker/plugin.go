@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
-	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -135,44 +133,15 @@ func (c *agentClient) close() {
 	c.conn.Close()
 }
 
-// dialVigil connects to the first socket whose agent serves CargoExtension.
-// It asks each agent which extensions it serves before sending anything, so
-// that a request (a login carries a token) never goes to another agent.
+// dialVigil connects to the first socket whose agent serves CargoExtension
+// (see dialExtension), with a failure in cargo's terms.
 func dialVigil(ctx context.Context, sockets []string) (*agentClient, string, *cargo.Error) {
-	var causes []string
-	reached := ""
-	var d net.Dialer
-	for _, sock := range sockets {
-		conn, err := d.DialContext(ctx, "unix", sock)
-		if err != nil {
-			causes = append(causes, err.Error())
-			continue
-		}
-		stop := context.AfterFunc(ctx, func() { conn.Close() })
-		c := &agentClient{ExtendedAgent: agent.NewClient(conn), conn: conn, stop: stop}
-		names, err := queryExtensions(c)
-		if err == nil && slices.Contains(names, CargoExtension) {
-			return c, sock, nil
-		}
-		c.close()
-		if reached == "" {
-			reached = sock
-		}
-		if err != nil {
-			causes = append(causes, sock+": "+err.Error())
-		} else {
-			causes = append(causes, sock+": the agent there does not serve "+CargoExtension)
-		}
+	c, sock, err := dialExtension(ctx, sockets, CargoExtension)
+	if err != nil {
+		de := err.(*dialError)
+		return nil, "", &cargo.Error{Kind: cargo.Other, Message: de.msg, CausedBy: de.causes}
 	}
-	if len(sockets) == 0 {
-		return nil, "", cargo.Errorf("vigil agent not running: no socket to try (SSH_AUTH_SOCK is not set)")
-	}
-	if reached != "" {
-		return nil, "", &cargo.Error{Kind: cargo.Other, CausedBy: causes,
-			Message: "the agent at " + reached + " is not vigil, and no vigil agent answered; start vigil serve, or point SSH_AUTH_SOCK at it"}
-	}
-	return nil, "", &cargo.Error{Kind: cargo.Other, CausedBy: causes,
-		Message: "vigil agent not running at " + strings.Join(sockets, " or ")}
+	return c, sock, nil
 }
 
 // queryExtensions asks an agent which extensions it serves
