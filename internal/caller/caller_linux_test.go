@@ -754,7 +754,9 @@ func TestShapes(t *testing.T) {
 		{
 			name: "ssh from a shell in a terminal",
 			exe:  script,
-			argv: []string{"script", "-qec", "bash -c '" + filepath.Join(bin, "ssh") + "; true'", "/dev/null"},
+			// script(1) runs its command with $SHELL -c, or sh when SHELL is
+			// unset (as in CI): exec makes bash the session leader either way.
+			argv: []string{"script", "-qec", "exec bash -c '" + filepath.Join(bin, "ssh") + "; true'", "/dev/null"},
 			want: "ssh (" + filepath.Join(bin, "ssh") + "), run by bash in a terminal",
 			// bash leads the terminal's session: the walk stops there.
 			chain: []string{"ssh", "bash"}, whole: true,
