@@ -6,7 +6,7 @@ import (
 )
 
 // BenchmarkAppend measures Append of a typical sign event with the default
-// group fsync (64 records or 20ms), and, for comparison, with an fsync
+// group fsync (1024 records or 20ms), and, for comparison, with an fsync
 // after every record.
 func BenchmarkAppend(b *testing.B) {
 	e := fullEvent(KindSign)

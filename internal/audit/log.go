@@ -21,8 +21,11 @@ type Options struct {
 	MaxFileSize int64
 	// GroupSize and GroupWait: records are fsynced in groups, when
 	// GroupSize of them are waiting or GroupWait after the first of them
-	// was written, whichever comes first. Defaults 64 and 20ms. Append
-	// waits for the disk when 2*GroupSize records are not yet synced.
+	// was written, whichever comes first. Defaults 1024 and 20ms, so
+	// under load the group is bounded by time: an fsync costs 1-2ms, and
+	// with groups of 64 the disk, not signing, set the pace (55µs a record
+	// against 11µs with 1024, BenchmarkAppend). Append waits for the disk
+	// when 2*GroupSize records are not yet synced.
 	GroupSize int
 	GroupWait time.Duration
 	// Now is the clock for events without a time. Default time.Now.
@@ -40,7 +43,7 @@ func (o Options) withDefaults() Options {
 		o.MaxFileSize = 8 << 20
 	}
 	if o.GroupSize <= 0 {
-		o.GroupSize = 64
+		o.GroupSize = 1024
 	}
 	if o.GroupWait <= 0 {
 		o.GroupWait = 20 * time.Millisecond
