@@ -95,7 +95,7 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	prompts promptQueue
-	rules   atomic.Pointer[[]policy.Rule]
+	rules   atomic.Pointer[policy.RuleSet]
 	offers  atomic.Pointer[offerSet]
 	hosts   knownhosts.Cache
 	// pins maps an executable path named by an allow rule to the content
@@ -147,8 +147,7 @@ func (a *Agent) SetOffers(offers []policy.Offer, none bool) {
 // SetRules replaces the policy rules; requests already deciding keep the
 // rules they started with.
 func (a *Agent) SetRules(rules []policy.Rule) {
-	rules = slices.Clone(rules)
-	a.rules.Store(&rules)
+	a.rules.Store(policy.NewRuleSet(rules))
 }
 
 // unlockDelay is how long to refuse further unlock attempts after fails

@@ -119,7 +119,8 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		dest = a.destinationOf(c, in)
 	}
 	why := "approved"
-	d := policy.Decide(*a.rules.Load(), a.policyRequest(c, key, in, dest))
+	preq := a.policyRequest(c, key, in, dest)
+	d := a.rules.Load().Decide(preq)
 	var note string
 	if d.Action == policy.Allow {
 		note = a.checkPin(c, d.Rule)
@@ -134,7 +135,6 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	case d.Action == policy.Allow && note == "":
 		why, level = d.Rule.String(), slog.LevelDebug
 	default:
-		preq := a.policyRequest(c, key, in, dest)
 		scope := policy.GrantRequestOf(preq, c.who.Program().Hash)
 		if preq.Exe == "" {
 			scope.Exe = "" // an unverifiable program can neither use nor get a grant

@@ -112,19 +112,27 @@ func TestPurposeOf(t *testing.T) {
 	}
 }
 
-// BenchmarkDecide measures decision time as the rule list grows; the last
-// rule is the one that matches, the worst case.
+// BenchmarkDecide is the rule lookup of one request with 1, 100 and 1000
+// rules, the matching one last: linear (Decide) and indexed (RuleSet).
 func BenchmarkDecide(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		rules := make([]Rule, n)
 		for i := range rules {
-			rules[i] = Rule{N: i + 1, Exe: "/usr/bin/other", Purpose: "git", Action: Allow}
+			rules[i] = Rule{N: i + 1, Exe: "/usr/bin/other" + strconv.Itoa(i), Purpose: "git", Action: Allow}
 		}
 		rules[n-1].Exe = "/usr/bin/ssh-keygen"
 		req := Request{KeyFingerprint: "SHA256:x", KeyComment: "k", Exe: "/usr/bin/ssh-keygen", Purpose: "git"}
-		b.Run(strconv.Itoa(n)+"rules", func(b *testing.B) {
+		b.Run("linear/"+strconv.Itoa(n)+"rules", func(b *testing.B) {
 			for b.Loop() {
 				if Decide(rules, req).Action != Allow {
+					b.Fatal("no match")
+				}
+			}
+		})
+		set := NewRuleSet(rules)
+		b.Run("indexed/"+strconv.Itoa(n)+"rules", func(b *testing.B) {
+			for b.Loop() {
+				if set.Decide(req).Action != Allow {
 					b.Fatal("no match")
 				}
 			}
