@@ -126,6 +126,7 @@ type agentProc struct {
 	cmd         *exec.Cmd
 	done        chan struct{} // closed once it has exited and been reaped
 	waitErr     error
+	stopped     bool // stop was called
 }
 
 // start runs l, with stdout and stderr going to dir/NAME.log, and returns

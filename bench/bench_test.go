@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,14 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
+	if _, _, _, ok := decisionScaling(rep.Stages); !ok {
+		t.Errorf("stage benchmarks lack the decision figures: %+v", rep.Stages)
+	}
+	for _, want := range []string{"FromConn", "Parse/sshsig", "Append/group", "SignAllowedByRule/audit"} {
+		if !slices.ContainsFunc(rep.Stages, func(r stageResult) bool { return r.Name == want }) {
+			t.Errorf("no stage benchmark %s in %+v", want, rep.Stages)
+		}
+	}
 	if t.Failed() {
 		t.Logf("stderr:\n%s\ntable:\n%s", stderr.String(), table)
 	}
@@ -127,5 +136,21 @@ func TestPermutations(t *testing.T) {
 		if first[name] != 2 {
 			t.Errorf("%s goes first %d times in %v, want 2", name, first[name], perms)
 		}
+	}
+}
+
+func TestParseBenchOutput(t *testing.T) {
+	out := "goos: linux\nBenchmarkFromConn-2   \t 6186\t 192035 ns/op\t 56739 cpu-ns/op\t 584 B/op\t 18 allocs/op\n" +
+		"BenchmarkDecide/indexed/1rules-16 100 64.5 ns/op\nPASS\n"
+	got, err := parseBenchOutput(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []stageResult{{Name: "FromConn", NsOp: 192035, CPUNsOp: 56739}, {Name: "Decide/indexed/1rules", NsOp: 64.5}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if _, err := parseBenchOutput(strings.NewReader("PASS\n")); err == nil {
+		t.Error("no results: no error")
 	}
 }

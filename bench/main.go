@@ -54,7 +54,7 @@ type options struct {
 	ops, clients, modes               string
 	jsonPath, vigilBin, sshAgent      string
 	memConns, memRounds               int
-	quiet                             bool
+	quiet, stages                     bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.opTimeout, "op-timeout", 30*time.Second, "give up on a request after this long")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 20*time.Second, "how long an agent may take to start")
 	fs.BoolVar(&o.quiet, "q", false, "no progress on stderr")
+	fs.BoolVar(&o.stages, "stages", true, "also run the Go benchmark of each stage of a request (needs the source tree)")
 	fs.StringVar(&serveKeyringSock, "serve-keyring", "", "internal: serve an x/crypto keyring agent on `SOCKET`")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nRuns vigil, OpenSSH's ssh-agent and an x/crypto keyring agent side by side.\n\nFlags:\n")
@@ -138,6 +139,7 @@ type report struct {
 	Cells         []cellResult            `json:"cells"`
 	Memory        map[string]*memResult   `json:"memory,omitempty"`
 	MemoryRatio   map[string][]float64    `json:"memory_ratio_to_ssh_agent,omitempty"`
+	Stages        []stageResult           `json:"stages,omitempty"`
 	Warnings      []string                `json:"warnings,omitempty"`
 	Logs          map[string]agentLogInfo `json:"logs"`
 }
@@ -237,15 +239,17 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		vigilL,
 	}
 	agents := map[string]*agentProc{}
-	defer func() {
+	stopAgents := func() {
 		for _, name := range agentNames {
-			if a := agents[name]; a != nil {
+			if a := agents[name]; a != nil && !a.stopped {
+				a.stopped = true
 				if err := a.stop(); err != nil {
 					fmt.Fprintf(stderr, "bench: warning: %v\n", err)
 				}
 			}
 		}
-	}()
+	}
+	defer stopAgents()
 	for _, l := range launches {
 		a, err := start(ctx, l, dir, o.startTimeout)
 		if err != nil {
@@ -327,8 +331,25 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 		rep.Logs[name] = logInfo(agents[name])
 	}
+	if o.stages {
+		// Run after the agents stopped, so the side-by-side cells are not
+		// disturbed by compiling; what they measure is in-process anyway.
+		stopAgents()
+		benchtime := time.Second
+		if o.quick {
+			benchtime = 100 * time.Millisecond
+		}
+		root, err := moduleRoot(ctx)
+		if err == nil {
+			rep.Stages, err = runStages(ctx, root, benchtime, progress)
+		}
+		if err != nil {
+			return fmt.Errorf("stage benchmarks (-stages=false to leave them out): %w", err)
+		}
+	}
 	rep.TotalSec = time.Since(started).Seconds()
 	writeTables(stdout, rep)
+	writeStages(stdout, rep.Stages)
 	if o.jsonPath != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {

@@ -96,3 +96,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse is the intent stage of a sign request: a git commit
+// signature and a host-bound login.
+func BenchmarkParse(b *testing.B) {
+	hostPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	hostKey, _ := ssh.NewPublicKey(hostPub)
+	for _, bc := range []struct {
+		name string
+		data []byte
+		kind Kind
+	}{
+		{"sshsig", sshsig("git", "sha512"), SSHSIG},
+		{"login", userauth(b, "publickey-hostbound-v00@openssh.com", hostKey.Marshal()), Login},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if Parse(bc.data).Kind != bc.kind {
+					b.Fatal("misparsed")
+				}
+			}
+		})
+	}
+}
