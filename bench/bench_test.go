@@ -94,7 +94,7 @@ func TestQuick(t *testing.T) {
 	if _, _, _, ok := decisionScaling(rep.Stages); !ok {
 		t.Errorf("stage benchmarks lack the decision figures: %+v", rep.Stages)
 	}
-	for _, want := range []string{"FromConn", "Parse/sshsig", "Append/group", "SignAllowedByRule/audit"} {
+	for _, want := range []string{"FromConn", "Parse/sshsig", "Append/group", "SignAllowedByRule/audit", "TimeToPrompt"} {
 		if !slices.ContainsFunc(rep.Stages, func(r stageResult) bool { return r.Name == want }) {
 			t.Errorf("no stage benchmark %s in %+v", want, rep.Stages)
 		}

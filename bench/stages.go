@@ -20,7 +20,7 @@ var stagePackages = []struct{ pkg, bench string }{
 	{"./internal/intent", "^BenchmarkParse$"},
 	{"./internal/policy", "^(BenchmarkDecide|BenchmarkGrantMatch)$"},
 	{"./internal/audit", "^BenchmarkAppend$/^group$"},
-	{"./internal/agent", "^BenchmarkSignAllowedByRule$"},
+	{"./internal/agent", "^(BenchmarkSignAllowedByRule|BenchmarkTimeToPrompt)$"},
 }
 
 // stageResult is one line of go test -bench output.
@@ -28,7 +28,10 @@ type stageResult struct {
 	Package string  `json:"package"`
 	Name    string  `json:"name"`
 	NsOp    float64 `json:"ns_per_op"`
-	CPUNsOp float64 `json:"cpu_ns_per_op,omitempty"` // where the benchmark reports it
+	// Where the benchmark reports them: CPU time, and latency percentiles.
+	CPUNsOp float64 `json:"cpu_ns_per_op,omitempty"`
+	P50us   float64 `json:"p50_us,omitempty"`
+	P99us   float64 `json:"p99_us,omitempty"`
 }
 
 // runStages runs the stage benchmarks in the module at root.
@@ -84,6 +87,10 @@ func parseBenchOutput(r io.Reader) ([]stageResult, error) {
 				res.NsOp = v
 			case "cpu-ns/op":
 				res.CPUNsOp = v
+			case "p50-µs":
+				res.P50us = v
+			case "p99-µs":
+				res.P99us = v
 			}
 		}
 		out = append(out, res)
@@ -118,13 +125,17 @@ func writeStages(w io.Writer, res []stageResult) {
 		return
 	}
 	fmt.Fprintf(w, "\n## Cost of each stage of a request (Go benchmarks, in process)\n\n")
-	t := table{head: []string{"package", "benchmark", "ns/op", "CPU ns/op"}, left: 2}
-	for _, r := range res {
-		cpu := "" // not every benchmark measures it
-		if r.CPUNsOp > 0 {
-			cpu = fmt.Sprintf("%.0f", r.CPUNsOp)
+	t := table{head: []string{"package", "benchmark", "ns/op", "CPU ns/op", "p50", "p99"}, left: 2}
+	// Not every benchmark measures CPU time or percentiles.
+	opt := func(v float64, format string) string {
+		if v <= 0 {
+			return ""
 		}
-		t.rows = append(t.rows, []string{r.Package, r.Name, fmt.Sprintf("%.0f", r.NsOp), cpu})
+		return fmt.Sprintf(format, v)
+	}
+	for _, r := range res {
+		t.rows = append(t.rows, []string{r.Package, r.Name, fmt.Sprintf("%.0f", r.NsOp), opt(r.CPUNsOp, "%.0f"),
+			opt(r.P50us, "%.0f µs"), opt(r.P99us, "%.0f µs")})
 	}
 	t.write(w)
 	if one, many, ratio, ok := decisionScaling(res); ok {

@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh/agent"
 
@@ -63,4 +67,36 @@ func BenchmarkList(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkTimeToPrompt is how long a sign request that must be asked
+// about takes from the client's connect to the approver being called, as
+// ssh-keygen -Y sign does it (a new connection, a git signature): caller
+// identification, intent, policy, the grant and cooldown checks, the
+// prompt text with the parent chain, and the prompt queue. Starting an
+// approver program comes on top. It reports the p50 and p99 in µs.
+func BenchmarkTimeToPrompt(b *testing.B) {
+	var asked atomic.Int64 // time.Now().UnixNano() when the approver was called
+	_, dial := serve(b, Config{Approver: funcApprover(func(context.Context, string) (bool, error) {
+		asked.Store(time.Now().UnixNano())
+		return true, nil
+	})})
+	priv, pub := newKey(b)
+	if err := agent.NewClient(dial()).Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		b.Fatal(err)
+	}
+	data := sshsig("git")
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		conn := dial()
+		if _, err := agent.NewClient(conn).Sign(pub, data); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+		lat = append(lat, time.Duration(asked.Load()-start.UnixNano()))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
