@@ -95,6 +95,7 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	prompts promptQueue
+	shared  sharedPrompts
 	rules   atomic.Pointer[[]policy.Rule]
 	offers  atomic.Pointer[offerSet]
 	hosts   knownhosts.Cache

@@ -134,44 +134,10 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	case d.Action == policy.Allow && note == "":
 		why, level = d.Rule.String(), slog.LevelDebug
 	default:
-		preq := a.policyRequest(c, key, in, dest)
-		scope := policy.GrantRequestOf(preq, c.who.Program().Hash)
-		if preq.Exe == "" {
-			scope.Exe = "" // an unverifiable program can neither use nor get a grant
-		}
-		prog := scope.Program()
-		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
-			by.Grant = fmt.Sprint(g.ID)
-			why = fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
-			break
-		}
-		if cooling, until := a.cooldown.Cooling(prog, a.cfg.Now()); cooling && prog.Exe != "" {
-			logSign(outcomeRefused, fmt.Sprintf("its last prompts were denied or unanswered: refused without asking until %s", until.Format(time.TimeOnly)))
+		var outcome string
+		if outcome, why = a.approve(ctx, c, key, in, dest, d, note, &by); outcome != outcomeSigned {
+			logSign(outcome, why)
 			return failure
-		}
-		by.Approver = a.approverName()
-		outcome, reason, grantFor := a.decide(ctx, c, key, in, dest, note, scope.Validate() == nil)
-		if a.cooldown.Note(prog, cooldownOutcome(outcome), a.cfg.Now()) {
-			a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
-				"program", c.who.Program().String())
-		}
-		if outcome != outcomeSigned {
-			logSign(outcome, reason)
-			return failure
-		}
-		if grantFor > 0 {
-			id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
-			if err == nil {
-				by.Grant = fmt.Sprint(id)
-				why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
-				a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
-					Key: key.Fingerprint, Intent: intentFacts(in, dest), Origin: origin(c), By: by,
-					Detail: fmt.Sprintf("grant %d for %v", id, grantFor)})
-			}
-		}
-		if d.Action == policy.Allow && c.who.Program().Hash != "" {
-			// The person accepted the changed program: pin what they saw.
-			a.pins.Store(d.Rule.Exe, c.who.Program().Hash)
 		}
 	}
 	// The person said yes, but to this client only: if it has gone, the
@@ -203,6 +169,86 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		Type byte
 		Sig  []byte
 	}{msgSignResponse, ssh.Marshal(sig)})
+}
+
+// approve settles a request that no rule allowed outright: by a grant, or
+// by a person's answer. Identical requests pending at the same time share
+// one prompt (see sharedPrompts): a denial or a timeout refuses them all; a
+// grant covers them all; "allow once" covers the one request that asked,
+// and the others go on to ask for themselves.
+func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, d policy.Decision, note string, by *audit.By) (outcome, why string) {
+	preq := a.policyRequest(c, key, in, dest)
+	scope := policy.GrantRequestOf(preq, c.who.Program().Hash)
+	if preq.Exe == "" {
+		scope.Exe = "" // an unverifiable program can neither use nor get a grant
+	}
+	// Only a request that can be scoped exactly (a known program, one
+	// purpose, a verified destination for a login) shares a prompt.
+	exact := scope.Validate() == nil
+	for {
+		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
+			by.Grant = fmt.Sprint(g.ID)
+			return outcomeSigned, fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
+		}
+		prog := scope.Program()
+		if cooling, until := a.cooldown.Cooling(prog, a.cfg.Now()); cooling && prog.Exe != "" {
+			return outcomeRefused, fmt.Sprintf("its last prompts were denied or unanswered: refused without asking until %s", until.Format(time.TimeOnly))
+		}
+		if !exact {
+			return a.askPerson(ctx, c, key, in, dest, d, note, scope, by, false)
+		}
+		p, leader := a.shared.join(scope)
+		if leader {
+			outcome, why = a.askPerson(ctx, c, key, in, dest, d, note, scope, by, true)
+			a.shared.settle(scope, p, outcome)
+			return outcome, why
+		}
+		shared, err := a.shared.wait(ctx, p)
+		switch {
+		case err != nil:
+			return outcomeCancelled, "client hung up while an identical request's prompt was open"
+		case shared == outcomeDenied, shared == outcomeTimeout:
+			return outcomeRefused, fmt.Sprintf("shared the prompt of an identical request, which was %s", shared)
+		}
+		// Allowed once (which covers one signature), granted (the grant
+		// now matches), or abandoned: go round again. A person who
+		// accepted a changed program has re-pinned it for the rule.
+		if d.Action == policy.Allow && note != "" {
+			if note = a.checkPin(c, d.Rule); note == "" {
+				return outcomeSigned, d.Rule.String()
+			}
+		}
+	}
+}
+
+// askPerson puts one request in front of a person, counts the answer for
+// the program's cooldown, and makes the grant the person chose.
+func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, d policy.Decision, note string, scope policy.Scope, by *audit.By, canGrant bool) (outcome, why string) {
+	by.Approver = a.approverName()
+	outcome, why, grantFor := a.decide(ctx, c, key, in, dest, note, canGrant)
+	if a.cooldown.Note(scope.Program(), cooldownOutcome(outcome), a.cfg.Now()) {
+		a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
+			"program", c.who.Program().String())
+	}
+	if outcome != outcomeSigned {
+		return outcome, why
+	}
+	why = "approved"
+	if grantFor > 0 {
+		id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
+		if err == nil {
+			by.Grant = fmt.Sprint(id)
+			why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
+			a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
+				Key: key.Fingerprint, Intent: intentFacts(in, dest), Origin: origin(c), By: *by,
+				Detail: fmt.Sprintf("grant %d for %v", id, grantFor)})
+		}
+	}
+	if d.Action == policy.Allow && c.who.Program().Hash != "" {
+		// The person accepted the changed program: pin what they saw.
+		a.pins.Store(d.Rule.Exe, c.who.Program().Hash)
+	}
+	return outcomeSigned, why
 }
 
 // policyRequest gathers the verified facts policy rules can match on.
