@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/knownhosts"
+	"github.com/vigil-agent/vigil/internal/notify"
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
 
@@ -153,6 +154,12 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 			MaxSignatures: cfg.Unlock.MaxSignatures,
 		},
 		Log: logger,
+	}
+	// Notifications go to the desktop session's bus, if vigil runs in one.
+	if bus := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); cfg.Notify && bus != "" {
+		notifier := notify.New(bus, logger)
+		defer notifier.Close()
+		acfg.Notifier = notifier
 	}
 	switch pin := firstSet(o.pinentry, cfg.Pinentry); {
 	case pin != "":

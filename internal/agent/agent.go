@@ -42,6 +42,12 @@ type GrantingApprover interface {
 	ConfirmGrant(ctx context.Context, prompt string, offerGrant bool) (allow bool, grantFor time.Duration, err error)
 }
 
+// Notifier shows a short notice on the user's desktop. Notify must return
+// at once: a notice is never worth delaying a signature for.
+type Notifier interface {
+	Notify(summary, body string)
+}
+
 // Config is what an Agent needs. Keys is required.
 type Config struct {
 	Keys *keystore.Store
@@ -81,6 +87,9 @@ type Config struct {
 	// CooldownPeriod. Zero values: 3 and 5 minutes.
 	CooldownStrikes int
 	CooldownPeriod  time.Duration
+	// Notifier, if set, is told of each signature a person or a grant
+	// allowed, each one refused, and each prompt put to a person.
+	Notifier Notifier
 	// Now is the clock for the unlock window (tests); nil: time.Now.
 	Now func() time.Time
 	// Extensions serve vigil's own messages (SSH_AGENTC_EXTENSION with

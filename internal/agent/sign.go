@@ -89,6 +89,9 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 				"caller", c.who.Program().String(), "purpose", in.String(), "forwarded", c.forwarded(),
 				"len", len(m.Data), "latency", time.Since(start).Round(time.Microsecond))
 		}
+		if level != slog.LevelDebug {
+			a.notifySign(c, key, in, dest, outcome, why)
+		}
 		return a.record(audit.Event{
 			Kind: audit.KindSign, Decision: outcomeDecision[outcome],
 			Caller: callerFacts(c.who, level != slog.LevelDebug), Key: key.Fingerprint,
@@ -309,7 +312,7 @@ func cooldownOutcome(outcome string) policy.Outcome {
 // open for at most the prompt timeout. It returns outcomeSigned only for
 // an explicit yes.
 func (a *Agent) ask(ctx context.Context, who *caller.Info, text string) (outcome, why string) {
-	outcome, why, _ = a.prompt(ctx, who, func(ctx context.Context) (bool, time.Duration, error) {
+	outcome, why, _ = a.prompt(ctx, who, text, func(ctx context.Context) (bool, time.Duration, error) {
 		ok, err := a.cfg.Approver.Confirm(ctx, text)
 		return ok, 0, err
 	})
@@ -318,12 +321,12 @@ func (a *Agent) ask(ctx context.Context, who *caller.Info, text string) (outcome
 
 // askGrant is ask through an approver that can grant.
 func (a *Agent) askGrant(ctx context.Context, who *caller.Info, text string, g GrantingApprover, canGrant bool) (outcome, why string, grantFor time.Duration) {
-	return a.prompt(ctx, who, func(ctx context.Context) (bool, time.Duration, error) {
+	return a.prompt(ctx, who, text, func(ctx context.Context) (bool, time.Duration, error) {
 		return g.ConfirmGrant(ctx, text, canGrant)
 	})
 }
 
-func (a *Agent) prompt(ctx context.Context, who *caller.Info, show func(context.Context) (bool, time.Duration, error)) (outcome, why string, grantFor time.Duration) {
+func (a *Agent) prompt(ctx context.Context, who *caller.Info, text string, show func(context.Context) (bool, time.Duration, error)) (outcome, why string, grantFor time.Duration) {
 	if a.cfg.Approver == nil {
 		return outcomeRefused, "no approver configured (set --approver or SSH_ASKPASS): refusing without asking", 0
 	}
@@ -337,6 +340,10 @@ func (a *Agent) prompt(ctx context.Context, who *caller.Info, show func(context.
 	// must still be the process that connected.
 	if !who.Alive() && who.PID != 0 {
 		return outcomeRefused, "calling process exited; its pid could name another program now", 0
+	}
+	if a.cfg.Notifier != nil {
+		title, _, _ := strings.Cut(text, "\n")
+		a.cfg.Notifier.Notify("vigil is waiting for your answer", title+"\nAsked through "+a.approverName())
 	}
 	pctx, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
@@ -371,6 +378,27 @@ func (a *Agent) checkPin(c *conn, r *policy.Rule) string {
 			sanitize.Line(r.Exe, 128), r.N, hash, pinned.(string))
 	}
 	return ""
+}
+
+// notifySign tells the desktop what became of a signature request: short,
+// sanitised facts, never the data.
+func (a *Agent) notifySign(c *conn, key keystore.Key, in intent.Intent, d destination, outcome, why string) {
+	if a.cfg.Notifier == nil || outcome == outcomeCancelled {
+		return // nobody to tell, or nobody waiting for the answer
+	}
+	prog := c.who.Program()
+	var b strings.Builder
+	fmt.Fprintf(&b, "to %s\n", purposePhrase(in, d))
+	fmt.Fprintf(&b, "program: %s\n", prog.String())
+	if in.Kind == intent.Login {
+		fmt.Fprintf(&b, "host: %s\n", d.hostLine())
+	}
+	fmt.Fprintf(&b, "key: %s %s\n", sanitize.Line(key.Comment, 80), key.Fingerprint)
+	if c.forwarded() {
+		b.WriteString("FORWARDED from another host\n")
+	}
+	fmt.Fprintf(&b, "why: %s", sanitize.Line(why, 160))
+	a.cfg.Notifier.Notify(fmt.Sprintf("vigil %s: %s", outcome, sanitize.Line(prog.Name(), 64)), b.String())
 }
 
 // ctxOutcome tells a hang-up from a timeout, given the request's context.
