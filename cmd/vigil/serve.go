@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/knownhosts"
 	"github.com/vigil-agent/vigil/internal/notify"
+	"github.com/vigil-agent/vigil/internal/pins"
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
 
@@ -123,6 +124,11 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		return fmt.Errorf("key store: %w", err)
 	}
 
+	pinStore, err := openPins(logger)
+	if err != nil {
+		return err
+	}
+
 	keys := keystore.New(logger)
 	defer keys.Wipe()
 	// Registry tokens are in the key store, encrypted: the broker can use
@@ -141,6 +147,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		Audit:           auditLog,
 		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker, broker.GitExtension: gitBroker},
 		Store:           store,
+		Pins:            pinStore,
 		OnUnlock: func(p []byte) {
 			// Vault errors name files and store keys, never the passphrase.
 			if err := cargoBroker.UnlockVault(store, p); err != nil {
@@ -318,6 +325,17 @@ func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	return l, nil
+}
+
+// openPins reads the program pins kept in the state directory. Without a
+// state directory they are kept in memory only, and the log says so.
+func openPins(logger *slog.Logger) (*pins.Store, error) {
+	dir, err := stateDir()
+	if err != nil {
+		logger.Warn("program pins kept in memory only: a program replaced while vigil is stopped will not be noticed", "err", err)
+		return pins.Memory(), nil
+	}
+	return pins.Open(filepath.Join(dir, pinsFile))
 }
 
 // knownHostsFiles are the files that name verified hosts in prompts: the

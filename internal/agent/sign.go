@@ -249,7 +249,9 @@ func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in int
 	}
 	if d.Action == policy.Allow && c.who.Program().Hash != "" {
 		// The person accepted the changed program: pin what they saw.
-		a.pins.Store(d.Rule.Exe, c.who.Program().Hash)
+		if err := a.cfg.Pins.Store(d.Rule.Exe, c.who.Program().Hash); err != nil {
+			a.log.Error("re-pinned program not saved: it holds until vigil stops", "exe", d.Rule.Exe, "err", err)
+		}
 	}
 	return outcomeSigned, why
 }
@@ -372,10 +374,15 @@ func (a *Agent) checkPin(c *conn, r *policy.Rule) string {
 	if hash == "" {
 		return "the rule names this program, but its content could not be read to check it"
 	}
-	pinned, loaded := a.pins.LoadOrStore(r.Exe, hash)
-	if loaded && pinned.(string) != hash {
+	pinned, loaded, err := a.cfg.Pins.LoadOrStore(r.Exe, hash)
+	if err != nil {
+		// Pinned in memory: a change while vigil runs is still caught,
+		// but one while it is stopped would not be.
+		a.log.Error("program pin not saved: it holds until vigil stops", "exe", r.Exe, "err", err)
+	}
+	if loaded && pinned != hash {
 		return fmt.Sprintf("%s changed since rule %d first allowed it (content SHA-256 %.12s…, was %.12s…)",
-			sanitize.Line(r.Exe, 128), r.N, hash, pinned.(string))
+			sanitize.Line(r.Exe, 128), r.N, hash, pinned)
 	}
 	return ""
 }
