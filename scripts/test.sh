@@ -16,6 +16,8 @@ need_pkgs=""
 [ -x /usr/sbin/sshd ] || need_pkgs="$need_pkgs openssh-server"
 /usr/bin/python3 -c 'import paramiko' 2>/dev/null || need_pkgs="$need_pkgs python3-paramiko"
 command -v ssh-agent >/dev/null || need_pkgs="$need_pkgs openssh-client"
+# Desktop notifications are tested against a fake service on a private bus.
+command -v dbus-daemon >/dev/null || need_pkgs="$need_pkgs dbus-daemon"
 command -v groff >/dev/null || need_pkgs="$need_pkgs groff-base"
 command -v setpriv >/dev/null || need_pkgs="$need_pkgs util-linux"
 # Shell completion is tested in each shell; the units under a real systemd --user.

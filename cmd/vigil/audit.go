@@ -79,15 +79,25 @@ func auditDir(flagDir string) (string, error) {
 }
 
 func defaultAuditDir() (string, error) {
+	state, err := stateDir()
+	if err != nil {
+		return "", fmt.Errorf("%w: set audit_dir in the config file", err)
+	}
+	return filepath.Join(state, "audit"), nil
+}
+
+// stateDir is vigil's directory for what it keeps between runs:
+// $XDG_STATE_HOME/vigil, by default ~/.local/state/vigil.
+func stateDir() (string, error) {
 	state := os.Getenv("XDG_STATE_HOME")
 	if state == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", errors.New("no XDG_STATE_HOME and no home directory: set audit_dir in the config file")
+			return "", errors.New("no XDG_STATE_HOME and no home directory")
 		}
 		state = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(state, "vigil", "audit"), nil
+	return filepath.Join(state, "vigil"), nil
 }
 
 func auditShow(dir string, f audit.Filter, follow, asJSON bool, stdout, stderr io.Writer) error {

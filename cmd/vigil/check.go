@@ -52,6 +52,11 @@ func check(path string, stdout io.Writer) error {
 	show("audit_dir", cfg.AuditDir)
 	show("on_audit_failure", cfg.OnAuditFailure)
 	show("store_dir", cfg.StoreDir)
+	notifications := "off"
+	if cfg.Notify {
+		notifications = "on, when vigil runs in a desktop session (DBUS_SESSION_BUS_ADDRESS)"
+	}
+	show("notify", notifications)
 	limit := func(d time.Duration) string {
 		if d == 0 {
 			return "no limit"

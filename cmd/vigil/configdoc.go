@@ -23,6 +23,9 @@ errors.
   on_audit_failure = "refuse"  # or "continue": sign even if the record cannot be written
   store_dir = "DIR"          # the key store (see vigil help key)
   offer_default = "all"      # or "none": keys no [[offer]] names are offered to no server
+  notify = true              # desktop notifications (org.freedesktop.Notifications on the session
+                             # bus): each signature a person or grant allowed, each refusal, each
+                             # prompt waiting for an answer; false: none
 
   [unlock]                   # the unlock window (see vigil help unlock)
   idle_timeout = "15m"       # sliding: each signature restarts it; "0s": no limit

@@ -23,6 +23,8 @@ import (
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/knownhosts"
+	"github.com/vigil-agent/vigil/internal/notify"
+	"github.com/vigil-agent/vigil/internal/pins"
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
 
@@ -122,6 +124,11 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		return fmt.Errorf("key store: %w", err)
 	}
 
+	pinStore, err := openPins(logger)
+	if err != nil {
+		return err
+	}
+
 	keys := keystore.New(logger)
 	defer keys.Wipe()
 	// Registry tokens are in the key store, encrypted: the broker can use
@@ -140,6 +147,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		Audit:           auditLog,
 		Extensions:      map[string]agent.Extension{broker.CargoExtension: cargoBroker, broker.GitExtension: gitBroker},
 		Store:           store,
+		Pins:            pinStore,
 		OnUnlock: func(p []byte) {
 			// Vault errors name files and store keys, never the passphrase.
 			if err := cargoBroker.UnlockVault(store, p); err != nil {
@@ -153,6 +161,12 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 			MaxSignatures: cfg.Unlock.MaxSignatures,
 		},
 		Log: logger,
+	}
+	// Notifications go to the desktop session's bus, if vigil runs in one.
+	if bus := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); cfg.Notify && bus != "" {
+		notifier := notify.New(bus, logger)
+		defer notifier.Close()
+		acfg.Notifier = notifier
 	}
 	switch pin := firstSet(o.pinentry, cfg.Pinentry); {
 	case pin != "":
@@ -311,6 +325,17 @@ func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	return l, nil
+}
+
+// openPins reads the program pins kept in the state directory. Without a
+// state directory they are kept in memory only, and the log says so.
+func openPins(logger *slog.Logger) (*pins.Store, error) {
+	dir, err := stateDir()
+	if err != nil {
+		logger.Warn("program pins kept in memory only: a program replaced while vigil is stopped will not be noticed", "err", err)
+		return pins.Memory(), nil
+	}
+	return pins.Open(filepath.Join(dir, pinsFile))
 }
 
 // knownHostsFiles are the files that name verified hosts in prompts: the

@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/knownhosts"
+	"github.com/vigil-agent/vigil/internal/pins"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
 
@@ -40,6 +41,12 @@ type Approver interface {
 type GrantingApprover interface {
 	Approver
 	ConfirmGrant(ctx context.Context, prompt string, offerGrant bool) (allow bool, grantFor time.Duration, err error)
+}
+
+// Notifier shows a short notice on the user's desktop. Notify must return
+// at once: a notice is never worth delaying a signature for.
+type Notifier interface {
+	Notify(summary, body string)
 }
 
 // Config is what an Agent needs. Keys is required.
@@ -81,6 +88,13 @@ type Config struct {
 	// CooldownPeriod. Zero values: 3 and 5 minutes.
 	CooldownStrikes int
 	CooldownPeriod  time.Duration
+	// Pins keeps the content hash each program named by an allow rule
+	// had when the rule first matched it (see checkPin); nil: in memory,
+	// for as long as the Agent lives.
+	Pins *pins.Store
+	// Notifier, if set, is told of each signature a person or a grant
+	// allowed, each one refused, and each prompt put to a person.
+	Notifier Notifier
 	// Now is the clock for the unlock window (tests); nil: time.Now.
 	Now func() time.Time
 	// Extensions serve vigil's own messages (SSH_AGENTC_EXTENSION with
@@ -92,15 +106,13 @@ type Config struct {
 // Agent holds what all connections share. Its methods are safe for
 // concurrent use; each connection is served by its own ServeConn call.
 type Agent struct {
-	cfg     Config
-	log     *slog.Logger
-	prompts promptQueue
-	rules   atomic.Pointer[policy.RuleSet]
-	offers  atomic.Pointer[offerSet]
-	hosts   knownhosts.Cache
-	// pins maps an executable path named by an allow rule to the content
-	// hash it had when the rule first matched.
-	pins     sync.Map
+	cfg      Config
+	log      *slog.Logger
+	prompts  promptQueue
+	shared   sharedPrompts
+	rules    atomic.Pointer[policy.RuleSet]
+	offers   atomic.Pointer[offerSet]
+	hosts    knownhosts.Cache
 	window   window
 	store    storeCache
 	grants   policy.Grants
@@ -125,6 +137,9 @@ func New(cfg Config) *Agent {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Pins == nil {
+		cfg.Pins = pins.Memory()
 	}
 	a := &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
 	a.cooldown.Strikes, a.cooldown.Period = cfg.CooldownStrikes, cfg.CooldownPeriod

@@ -89,6 +89,9 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 				"caller", c.who.Program().String(), "purpose", in.String(), "forwarded", c.forwarded(),
 				"len", len(m.Data), "latency", time.Since(start).Round(time.Microsecond))
 		}
+		if level != slog.LevelDebug {
+			a.notifySign(c, key, in, dest, outcome, why)
+		}
 		return a.record(audit.Event{
 			Kind: audit.KindSign, Decision: outcomeDecision[outcome],
 			Caller: callerFacts(c.who, level != slog.LevelDebug), Key: key.Fingerprint,
@@ -135,43 +138,10 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	case d.Action == policy.Allow && note == "":
 		why, level = d.Rule.String(), slog.LevelDebug
 	default:
-		scope := policy.GrantRequestOf(preq, c.who.Program().Hash)
-		if preq.Exe == "" {
-			scope.Exe = "" // an unverifiable program can neither use nor get a grant
-		}
-		prog := scope.Program()
-		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
-			by.Grant = fmt.Sprint(g.ID)
-			why = fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
-			break
-		}
-		if cooling, until := a.cooldown.Cooling(prog, a.cfg.Now()); cooling && prog.Exe != "" {
-			logSign(outcomeRefused, fmt.Sprintf("its last prompts were denied or unanswered: refused without asking until %s", until.Format(time.TimeOnly)))
+		var outcome string
+		if outcome, why = a.approve(ctx, c, key, in, dest, preq, d, note, &by); outcome != outcomeSigned {
+			logSign(outcome, why)
 			return failure
-		}
-		by.Approver = a.approverName()
-		outcome, reason, grantFor := a.decide(ctx, c, key, in, dest, note, scope.Validate() == nil)
-		if a.cooldown.Note(prog, cooldownOutcome(outcome), a.cfg.Now()) {
-			a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
-				"program", c.who.Program().String())
-		}
-		if outcome != outcomeSigned {
-			logSign(outcome, reason)
-			return failure
-		}
-		if grantFor > 0 {
-			id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
-			if err == nil {
-				by.Grant = fmt.Sprint(id)
-				why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
-				a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
-					Key: key.Fingerprint, Intent: intentFacts(in, dest), Origin: origin(c), By: by,
-					Detail: fmt.Sprintf("grant %d for %v", id, grantFor)})
-			}
-		}
-		if d.Action == policy.Allow && c.who.Program().Hash != "" {
-			// The person accepted the changed program: pin what they saw.
-			a.pins.Store(d.Rule.Exe, c.who.Program().Hash)
 		}
 	}
 	// The person said yes, but to this client only: if it has gone, the
@@ -203,6 +173,87 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		Type byte
 		Sig  []byte
 	}{msgSignResponse, ssh.Marshal(sig)})
+}
+
+// approve settles a request that no rule allowed outright: by a grant, or
+// by a person's answer. Identical requests pending at the same time share
+// one prompt (see sharedPrompts): a denial or a timeout refuses them all; a
+// grant covers them all; "allow once" covers the one request that asked,
+// and the others go on to ask for themselves.
+func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, preq policy.Request, d policy.Decision, note string, by *audit.By) (outcome, why string) {
+	scope := policy.GrantRequestOf(preq, c.who.Program().Hash)
+	if preq.Exe == "" {
+		scope.Exe = "" // an unverifiable program can neither use nor get a grant
+	}
+	// Only a request that can be scoped exactly (a known program, one
+	// purpose, a verified destination for a login) shares a prompt.
+	exact := scope.Validate() == nil
+	for {
+		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
+			by.Grant = fmt.Sprint(g.ID)
+			return outcomeSigned, fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
+		}
+		prog := scope.Program()
+		if cooling, until := a.cooldown.Cooling(prog, a.cfg.Now()); cooling && prog.Exe != "" {
+			return outcomeRefused, fmt.Sprintf("its last prompts were denied or unanswered: refused without asking until %s", until.Format(time.TimeOnly))
+		}
+		if !exact {
+			return a.askPerson(ctx, c, key, in, dest, d, note, scope, by, false)
+		}
+		p, leader := a.shared.join(scope)
+		if leader {
+			outcome, why = a.askPerson(ctx, c, key, in, dest, d, note, scope, by, true)
+			a.shared.settle(scope, p, outcome)
+			return outcome, why
+		}
+		shared, err := a.shared.wait(ctx, p)
+		switch {
+		case err != nil:
+			return outcomeCancelled, "client hung up while an identical request's prompt was open"
+		case shared == outcomeDenied, shared == outcomeTimeout:
+			return outcomeRefused, fmt.Sprintf("shared the prompt of an identical request, which was %s", shared)
+		}
+		// Allowed once (which covers one signature), granted (the grant
+		// now matches), or abandoned: go round again. A person who
+		// accepted a changed program has re-pinned it for the rule.
+		if d.Action == policy.Allow && note != "" {
+			if note = a.checkPin(c, d.Rule); note == "" {
+				return outcomeSigned, d.Rule.String()
+			}
+		}
+	}
+}
+
+// askPerson puts one request in front of a person, counts the answer for
+// the program's cooldown, and makes the grant the person chose.
+func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, d policy.Decision, note string, scope policy.Scope, by *audit.By, canGrant bool) (outcome, why string) {
+	by.Approver = a.approverName()
+	outcome, why, grantFor := a.decide(ctx, c, key, in, dest, note, canGrant)
+	if a.cooldown.Note(scope.Program(), cooldownOutcome(outcome), a.cfg.Now()) {
+		a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
+			"program", c.who.Program().String())
+	}
+	if outcome != outcomeSigned {
+		return outcome, why
+	}
+	why = "approved"
+	if grantFor > 0 {
+		id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
+		if err == nil {
+			by.Grant = fmt.Sprint(id)
+			why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
+			a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
+				Key: key.Fingerprint, Intent: intentFacts(in, dest), Origin: origin(c), By: *by,
+				Detail: fmt.Sprintf("grant %d for %v", id, grantFor)})
+		}
+	}
+	if d.Action == policy.Allow && c.who.Program().Hash != "" {
+		// The person accepted the changed program: pin what they saw.
+		if err := a.cfg.Pins.Store(d.Rule.Exe, c.who.Program().Hash); err != nil {
+			a.log.Error("re-pinned program not saved: it holds until vigil stops", "exe", d.Rule.Exe, "err", err)
+		}
+	}
+	return outcomeSigned, why
 }
 
 // policyRequest gathers the verified facts policy rules can match on.
@@ -263,7 +314,7 @@ func cooldownOutcome(outcome string) policy.Outcome {
 // open for at most the prompt timeout. It returns outcomeSigned only for
 // an explicit yes.
 func (a *Agent) ask(ctx context.Context, who *caller.Info, text string) (outcome, why string) {
-	outcome, why, _ = a.prompt(ctx, who, func(ctx context.Context) (bool, time.Duration, error) {
+	outcome, why, _ = a.prompt(ctx, who, text, func(ctx context.Context) (bool, time.Duration, error) {
 		ok, err := a.cfg.Approver.Confirm(ctx, text)
 		return ok, 0, err
 	})
@@ -272,12 +323,12 @@ func (a *Agent) ask(ctx context.Context, who *caller.Info, text string) (outcome
 
 // askGrant is ask through an approver that can grant.
 func (a *Agent) askGrant(ctx context.Context, who *caller.Info, text string, g GrantingApprover, canGrant bool) (outcome, why string, grantFor time.Duration) {
-	return a.prompt(ctx, who, func(ctx context.Context) (bool, time.Duration, error) {
+	return a.prompt(ctx, who, text, func(ctx context.Context) (bool, time.Duration, error) {
 		return g.ConfirmGrant(ctx, text, canGrant)
 	})
 }
 
-func (a *Agent) prompt(ctx context.Context, who *caller.Info, show func(context.Context) (bool, time.Duration, error)) (outcome, why string, grantFor time.Duration) {
+func (a *Agent) prompt(ctx context.Context, who *caller.Info, text string, show func(context.Context) (bool, time.Duration, error)) (outcome, why string, grantFor time.Duration) {
 	if a.cfg.Approver == nil {
 		return outcomeRefused, "no approver configured (set --approver or SSH_ASKPASS): refusing without asking", 0
 	}
@@ -291,6 +342,10 @@ func (a *Agent) prompt(ctx context.Context, who *caller.Info, show func(context.
 	// must still be the process that connected.
 	if !who.Alive() && who.PID != 0 {
 		return outcomeRefused, "calling process exited; its pid could name another program now", 0
+	}
+	if a.cfg.Notifier != nil {
+		title, _, _ := strings.Cut(text, "\n")
+		a.cfg.Notifier.Notify("vigil is waiting for your answer", title+"\nAsked through "+a.approverName())
 	}
 	pctx, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
@@ -319,12 +374,38 @@ func (a *Agent) checkPin(c *conn, r *policy.Rule) string {
 	if hash == "" {
 		return "the rule names this program, but its content could not be read to check it"
 	}
-	pinned, loaded := a.pins.LoadOrStore(r.Exe, hash)
-	if loaded && pinned.(string) != hash {
+	pinned, loaded, err := a.cfg.Pins.LoadOrStore(r.Exe, hash)
+	if err != nil {
+		// Pinned in memory: a change while vigil runs is still caught,
+		// but one while it is stopped would not be.
+		a.log.Error("program pin not saved: it holds until vigil stops", "exe", r.Exe, "err", err)
+	}
+	if loaded && pinned != hash {
 		return fmt.Sprintf("%s changed since rule %d first allowed it (content SHA-256 %.12s…, was %.12s…)",
-			sanitize.Line(r.Exe, 128), r.N, hash, pinned.(string))
+			sanitize.Line(r.Exe, 128), r.N, hash, pinned)
 	}
 	return ""
+}
+
+// notifySign tells the desktop what became of a signature request: short,
+// sanitised facts, never the data.
+func (a *Agent) notifySign(c *conn, key keystore.Key, in intent.Intent, d destination, outcome, why string) {
+	if a.cfg.Notifier == nil || outcome == outcomeCancelled {
+		return // nobody to tell, or nobody waiting for the answer
+	}
+	prog := c.who.Program()
+	var b strings.Builder
+	fmt.Fprintf(&b, "to %s\n", purposePhrase(in, d))
+	fmt.Fprintf(&b, "program: %s\n", prog.String())
+	if in.Kind == intent.Login {
+		fmt.Fprintf(&b, "host: %s\n", d.hostLine())
+	}
+	fmt.Fprintf(&b, "key: %s %s\n", sanitize.Line(key.Comment, 80), key.Fingerprint)
+	if c.forwarded() {
+		b.WriteString("FORWARDED from another host\n")
+	}
+	fmt.Fprintf(&b, "why: %s", sanitize.Line(why, 160))
+	a.cfg.Notifier.Notify(fmt.Sprintf("vigil %s: %s", outcome, sanitize.Line(prog.Name(), 64)), b.String())
 }
 
 // ctxOutcome tells a hang-up from a timeout, given the request's context.

@@ -190,8 +190,10 @@ const (
 	extUnlock = "unlock@vigil"
 	extLock   = "lock@vigil"
 	extStatus = "status@vigil"
-	extGrants = "grants@vigil" // list, as JSON
-	extRevoke = "revoke@vigil" // contents: a grant id, or "all"
+	extGrants = "grants@vigil"     // list, as JSON
+	extRevoke = "revoke@vigil"     // contents: a grant id, or "all"
+	extPins   = "pins@vigil"       // list, as JSON
+	extForget = "forget-pin@vigil" // contents: a program's path, or "all"
 )
 
 // Status is what status@vigil answers, as JSON.
@@ -267,6 +269,23 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 			return nil, fmt.Errorf("no grant %s", what)
 		}
 		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%d grants)", what, n), start)
+		return []byte(fmt.Sprint(n)), nil
+	case extPins:
+		return json.Marshal(a.cfg.Pins.List())
+	case extForget:
+		what := string(contents)
+		exe := what
+		if what == "all" {
+			exe = ""
+		}
+		n, err := a.cfg.Pins.Forget(exe)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 && what != "all" {
+			return nil, fmt.Errorf("no pin for %s", sanitize.Line(what, 200))
+		}
+		a.log.Info("program pins forgotten: pinned again at their next use", "what", what, "pins", n, "by", c.who.Program().String())
 		return []byte(fmt.Sprint(n)), nil
 	case extStatus:
 		st := Status{Locked: a.cfg.Keys.Locked(), Window: a.window.status(), Pending: a.prompts.pending()}

@@ -35,6 +35,9 @@ type Config struct {
 	// OfferNone: keys no [[offer]] names are not offered to a bound
 	// destination (offer_default = "none"); the default is "all".
 	OfferNone bool
+	// Notify: desktop notifications when there is a session bus (the
+	// default); false turns them off.
+	Notify bool
 }
 
 // Unlock holds the limits of the unlock window. A zero field means no
@@ -68,6 +71,7 @@ type file struct {
 	Rules        []rule  `toml:"rule"`
 	Offers       []offer `toml:"offer"`
 	OfferDefault string  `toml:"offer_default"`
+	Notify       *bool   `toml:"notify"`
 }
 
 type offer struct {
@@ -103,7 +107,7 @@ func (d *duration) UnmarshalText(b []byte) error {
 func Load(path string, missingOK bool) (Config, error) {
 	b, err := os.ReadFile(path)
 	if missingOK && errors.Is(err, fs.ErrNotExist) {
-		return Config{Unlock: DefaultUnlock, GrantFor: 5 * time.Minute}, nil
+		return Config{Unlock: DefaultUnlock, GrantFor: 5 * time.Minute, Notify: true}, nil
 	}
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
@@ -184,6 +188,7 @@ func Parse(text string) (Config, error) {
 		grantFor = f.GrantFor.Duration
 	}
 	return Config{
+		Notify:         f.Notify == nil || *f.Notify,
 		Pinentry:       f.Pinentry,
 		GrantFor:       grantFor,
 		Offers:         offers,

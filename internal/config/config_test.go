@@ -16,6 +16,7 @@ func TestParse(t *testing.T) {
 		name, text string
 		want       Config
 		err        string
+		quiet      bool // notify = false: the only way want.Notify is false
 	}{
 		{name: "empty", text: ""},
 		{name: "all", text: "socket = \"/tmp/a.sock\"\napprover = \"/usr/bin/ssh-askpass\"\nprompt_timeout = \"30s\"\nlifetime = \"1h\"\n",
@@ -41,6 +42,9 @@ func TestParse(t *testing.T) {
 			want: Config{OfferNone: true, Offers: []policy.Offer{{N: 1, Key: "work-*", Hosts: []string{"github.com", "*.corp"}}}}},
 		{name: "pinentry", text: "pinentry = \"/usr/bin/pinentry-curses\"\ngrant_for = \"1h\"\n",
 			want: Config{Pinentry: "/usr/bin/pinentry-curses", GrantFor: time.Hour}},
+		{name: "notify off", text: "notify = false\n", quiet: true},
+		{name: "notify on", text: "notify = true\n"},
+		{name: "notify bad", text: "notify = \"yes\"\n", err: "line 1"},
 		{name: "offer without hosts", text: "[[offer]]\nkey = \"x\"\n", err: "offer 1: hosts is empty"},
 		{name: "bad offer default", text: "offer_default = \"some\"\n", err: "offer_default"},
 		{name: "rule without action", text: "[[rule]]\nexe = \"/usr/bin/ssh\"\n", err: "rule 1: action is required"},
@@ -56,6 +60,7 @@ func TestParse(t *testing.T) {
 			if tt.want.GrantFor == 0 {
 				tt.want.GrantFor = 5 * time.Minute
 			}
+			tt.want.Notify = !tt.quiet
 			got, err := Parse(tt.text)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {

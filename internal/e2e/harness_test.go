@@ -571,13 +571,19 @@ func launchVigil(t testing.TB, bin, sock string, ap *approver, flags ...string) 
 // launchVigilHome is launchVigil with vigil's HOME set to home.
 func launchVigilHome(t testing.TB, bin, sock, home string, ap *approver, flags ...string) (*agentProc, error) {
 	t.Helper()
+	return launchVigilEnv(t, bin, sock, vigilEnvHome(home), ap, flags...)
+}
+
+// launchVigilEnv is launchVigil with vigil's whole environment given.
+func launchVigilEnv(t testing.TB, bin, sock string, env []string, ap *approver, flags ...string) (*agentProc, error) {
+	t.Helper()
 	args := []string{"serve", "--socket", sock}
 	if ap != nil {
 		args = append(args, "--approver", ap.path)
 	}
 	args = append(args, flags...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = vigilEnvHome(home)
+	cmd.Env = env
 	out := &firstLineWriter{line: make(chan string, 1)}
 	cmd.Stdout = out
 	p := startProc(t, "vigil", cmd)
