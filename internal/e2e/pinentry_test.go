@@ -14,8 +14,9 @@ import (
 //	grant  "Allow for 5 min", then confirms the grant in the second dialog
 //	deny   "Deny"
 //
-// It answers 1.1 seconds after each dialog appears, as a person would: vigil takes an answer within a second for a
-// reflex and shows the dialog again.
+// It allows 1.1 seconds after each dialog appears, as a person would: vigil takes an allow within a second for a
+// reflex and shows the dialog again. It denies at once, which vigil takes at any time: tests that expect a denial
+// wait for nothing.
 type scriptedPinentry struct {
 	path    string
 	log     string
@@ -39,11 +40,10 @@ while IFS= read -r line; do
 	SETTITLE*) printf '%s\n' "${line#SETTITLE }" >> '` + p.log + `'; echo OK ;;
 	SETNOTOK*) notok=1; echo OK ;;
 	CONFIRM*)
-		/bin/sleep 1.1
 		case "$answer:$notok" in
-		grant:1) echo "ERR 83886194 Not confirmed <Pinentry>" ;;
 		deny:*) echo "ERR 83886179 Operation cancelled <Pinentry>" ;;
-		*) echo OK ;;
+		grant:1) /bin/sleep 1.1; echo "ERR 83886194 Not confirmed <Pinentry>" ;;
+		*) /bin/sleep 1.1; echo OK ;;
 		esac ;;
 	BYE*) echo "OK closing connection"; exit 0 ;;
 	*) echo OK ;;

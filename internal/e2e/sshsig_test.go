@@ -100,42 +100,61 @@ func TestSSHKeygenSign(t *testing.T) {
 	}
 }
 
-// TestGitCommitSigned: git commit -S with gpg.format=ssh runs ssh-keygen -Y sign -n git through the agent.
-// signedCommit makes a git repository in a temporary home, with SSH commit
-// signing set to k's public half, commits with -S through the agent at sock
-// and returns a function running git there.
-func signedCommit(t *testing.T, gitBin, sock string, k *testKey) func(args ...string) result {
+// signingRepo is a git repository in a temporary home, set up to sign commits with SSH through an agent.
+type signingRepo struct {
+	dir string
+	env []string
+}
+
+// run runs the git at gitBin in the repository.
+func (r signingRepo) run(t testing.TB, gitBin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(gitBin, args...)
+	cmd.Dir = r.dir
+	cmd.Env = r.env
+	return runCmd(t, 60*time.Second, cmd)
+}
+
+// newSigningRepo makes a git repository in a temporary home, with SSH commit signing set to k's public half
+// through the agent at sock, and one file staged.
+func newSigningRepo(t testing.TB, gitBin, sock string, k *testKey) signingRepo {
 	t.Helper()
 	home := t.TempDir()
-	repo := filepath.Join(home, "repo")
+	r := signingRepo{dir: filepath.Join(home, "repo")}
 	allowed := filepath.Join(home, "allowed_signers")
 	if err := os.WriteFile(allowed, []byte("e2e@vigil.test namespaces=\"git\" "+k.authorizedLine()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := cmdEnv(home, sock,
+	r.env = cmdEnv(home, sock,
 		"GIT_CONFIG_GLOBAL="+filepath.Join(home, "gitconfig"),
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_NAME=E2E", "GIT_AUTHOR_EMAIL=e2e@vigil.test",
 		"GIT_COMMITTER_NAME=E2E", "GIT_COMMITTER_EMAIL=e2e@vigil.test",
 	)
+	if err := os.Mkdir(r.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must(t, r.run(t, gitBin, "init", "-q"))
+	must(t, r.run(t, gitBin, "config", "gpg.format", "ssh"))
+	must(t, r.run(t, gitBin, "config", "user.signingkey", pubOnly(t, k)))
+	must(t, r.run(t, gitBin, "config", "gpg.ssh.allowedSignersFile", allowed))
+	if err := os.WriteFile(filepath.Join(r.dir, "README"), []byte("signed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, r.run(t, gitBin, "add", "README"))
+	return r
+}
+
+// TestGitCommitSigned: git commit -S with gpg.format=ssh runs ssh-keygen -Y sign -n git through the agent.
+// signedCommit makes a signing repository (newSigningRepo), commits with -S through the agent at sock and returns
+// a function running git there.
+func signedCommit(t *testing.T, gitBin, sock string, k *testKey) func(args ...string) result {
+	t.Helper()
+	r := newSigningRepo(t, gitBin, sock, k)
 	git := func(args ...string) result {
 		t.Helper()
-		cmd := exec.Command(gitBin, args...)
-		cmd.Dir = repo
-		cmd.Env = env
-		return runCmd(t, 60*time.Second, cmd)
+		return r.run(t, gitBin, args...)
 	}
-	if err := os.Mkdir(repo, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	must(t, git("init", "-q"))
-	must(t, git("config", "gpg.format", "ssh"))
-	must(t, git("config", "user.signingkey", pubOnly(t, k)))
-	must(t, git("config", "gpg.ssh.allowedSignersFile", allowed))
-	if err := os.WriteFile(filepath.Join(repo, "README"), []byte("signed\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	must(t, git("add", "README"))
 	must(t, git("commit", "-q", "-S", "-m", "signed by the agent"))
 	return git
 }
