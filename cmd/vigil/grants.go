@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/policy"
+	"github.com/vigil-agent/vigil/internal/sanitize"
 )
 
 var grantsCommand = &command{
@@ -16,9 +17,10 @@ var grantsCommand = &command{
 	synopsis: "[--json] | vigil grants revoke ID|all",
 	summary:  "list the live grants, or end them at once",
 	help: `A grant is what "Allow for 5 min" makes (see vigil help serve, --pinentry): it
-lets exactly one program (path and content hash) sign with one key for one
-purpose (and, for a login, one verified host), locally or forwarded as it was,
-until it expires. Grants are dropped on every lock and when the unlock window
+lets exactly one program (path and content hash), started by the same program
+as when it was granted (the git behind ssh or ssh-keygen, else its parent),
+sign with one key for one purpose (and, for a login, one verified host),
+locally or forwarded as it was, until it expires. Grants are dropped on every lock and when the unlock window
 ends. "vigil grants" lists them; "vigil grants revoke ID" or "revoke all" ends
 them at once.
 `,
@@ -59,7 +61,7 @@ them at once.
 				return nil
 			}
 			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tPROGRAM\tKEY\tPURPOSE\tHOST\tPATH\tEXPIRES\tUSED")
+			fmt.Fprintln(w, "ID\tPROGRAM\tRUN BY\tKEY\tPURPOSE\tHOST\tPATH\tEXPIRES\tUSED")
 			for _, g := range grants {
 				where := "local"
 				if g.Forwarded {
@@ -69,7 +71,13 @@ them at once.
 				if host == "" {
 					host = "-"
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, g.Exe, g.Key, g.Purpose, host, where,
+				runBy := g.RunBy
+				if runBy == "" {
+					runBy = "-"
+				}
+				// Paths and names come from callers: escaped, never raw to a terminal.
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, sanitize.Line(g.Exe, 0),
+					sanitize.Line(runBy, 0), g.Key, sanitize.Line(g.Purpose, 0), sanitize.Line(host, 0), where,
 					g.Expires.Local().Format(time.TimeOnly), g.Used)
 			}
 			return w.Flush()

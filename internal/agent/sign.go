@@ -181,7 +181,8 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 // grant covers them all; "allow once" covers the one request that asked,
 // and the others go on to ask for themselves.
 func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, preq policy.Request, d policy.Decision, note string, by *audit.By) (outcome, why string) {
-	scope := policy.GrantRequestOf(preq, c.who.Program().Hash)
+	runBy := c.who.Runner()
+	scope := policy.GrantRequestOf(preq, c.who.Program().Hash, policy.Program{Exe: runBy.Exe, Hash: runBy.Hash})
 	if preq.Exe == "" {
 		scope.Exe = "" // an unverifiable program can neither use nor get a grant
 	}

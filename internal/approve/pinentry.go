@@ -115,8 +115,9 @@ func (p *Pinentry) Decide(ctx context.Context, text string) (Decision, error) {
 	if p.GrantFor > 0 {
 		label = durationLabel(p.GrantFor)
 		first.notok = "Allow for _" + label
-		first.hint = []string{"", "Allow for " + label + ": the same program may use this key for the same purpose, " +
-			"destination and path without asking, for " + label + ". Anything else still asks."}
+		first.hint = []string{"", "Allow for " + label + ": the same program, started by the same git or parent program, " +
+			"may use this key for the same purpose, destination and path without asking, for " + label + ". " +
+			"Anything else still asks."}
 	}
 	a, err := p.ask(ctx, first)
 	switch {
@@ -132,7 +133,8 @@ func (p *Pinentry) Decide(ctx context.Context, text string) (Decision, error) {
 	second := dialog{title: "Allow for " + label + "?", ok: "Allow for _" + label, cancel: "_Deny"}
 	second.desc = append([]string{
 		"Allow for " + label + "?", "",
-		"For " + label + ", this same program (this executable, with this content) may use this key " +
+		"For " + label + ", this same program (this executable, with this content, started by the same " +
+			"git or parent program as now) may use this key " +
 			"for the same purpose, destination and path without asking. Anything else still asks. " +
 			"Locking vigil ends the grant.",
 		"",

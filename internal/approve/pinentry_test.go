@@ -196,7 +196,7 @@ func TestPinentryProtocol(t *testing.T) {
 		"SETTITLE Allow git to sign a git commit or tag?",
 		"SETDESC Allow git to sign a git commit or tag?%0A%0Aprogram: /usr/bin/git (pid 4242)%0A" +
 			"who:     uid 1000, session 3, tty pts/1%0Akey:     work ED25519 SHA256:abc%0Apath:    local%0A%0A" +
-			"Allow for 5 min: the same program may use this key for the same purpose, destination and path " +
+			"Allow for 5 min: the same program, started by the same git or parent program, may use this key for the same purpose, destination and path " +
 			"without asking, for 5 min. Anything else still asks.",
 		"SETOK Allow _once",
 		"SETCANCEL _Deny",

@@ -175,6 +175,22 @@ func (i *Info) Lineage() []Process {
 	return slices.Clone(i.lazy.chain)
 }
 
+// Runner returns the program that ran the caller: the git behind a program
+// git started (ssh-keygen signing a commit, ssh fetching, also through
+// "sh -c" as core.sshCommand runs it), or else the caller's parent. It is
+// the zero Process when the caller has no parent in view (it leads its
+// session, or was left to pid 1) or the parent could not be read.
+func (i *Info) Runner() Process {
+	chain := i.Lineage()
+	if git, ok := gitRunner(chain); ok {
+		return git
+	}
+	if len(chain) > 1 && chain[1].Exe != "" {
+		return chain[1]
+	}
+	return Process{}
+}
+
 // String describes the caller and its parents on one line:
 // "/usr/bin/ssh (pid 42) ← /usr/bin/git (pid 40) ← /bin/bash (pid 7)".
 func (i *Info) String() string {

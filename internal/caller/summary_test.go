@@ -58,6 +58,34 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+// TestRunner: the program a grant is bound to besides the caller is the git
+// that ran it, even through "sh -c", and otherwise its parent.
+func TestRunner(t *testing.T) {
+	bash := Process{PID: 7, Exe: "/usr/bin/bash", Hash: "b", Terminal: true, SessionLeader: true}
+	git := Process{PID: 40, Exe: "/usr/bin/git", Hash: "g", Argv: []string{"git", "commit", "-S"}}
+	sh := Process{PID: 41, Exe: "/usr/bin/dash", Hash: "d", Argv: []string{"sh", "-c", "ssh -i k \"$@\""}}
+	ssh := Process{PID: 42, Exe: "/usr/bin/ssh", Hash: "s"}
+	tests := []struct {
+		name  string
+		chain []Process
+		want  Process
+	}{
+		{"git's helper", []Process{ssh, git, bash}, git},
+		{"git through sh -c", []Process{ssh, sh, git, bash}, git},
+		{"a shell's child", []Process{ssh, bash}, bash},
+		{"sh -c without git", []Process{ssh, sh, bash}, sh},
+		{"no parent in view", []Process{ssh}, Process{}},
+		{"unreadable parent", []Process{ssh, {PID: 3}}, Process{}},
+		{"unknown caller", nil, Process{}},
+	}
+	for _, tt := range tests {
+		i := &Info{PID: 42, Chain: tt.chain}
+		if got := i.Runner(); got.Exe != tt.want.Exe || got.Hash != tt.want.Hash || got.PID != tt.want.PID {
+			t.Errorf("%s: Runner() = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestInfoBuiltByHand(t *testing.T) {
 	i := &Info{PID: 42, Chain: []Process{{PID: 42, Exe: "/usr/bin/ssh"}, {PID: 7, Exe: "/usr/bin/bash", Terminal: true}}}
 	if got, want := i.String(), "/usr/bin/ssh (pid 42) ← /usr/bin/bash (pid 7)"; got != want {

@@ -32,6 +32,14 @@ type Scope struct {
 	Purpose   string // login, git, file, namespace:NAME or unknown
 	Host      string // verified destination name; required for logins
 	Forwarded bool   // the request came through a forwarded agent
+	// RunBy and RunByHash identify the program that ran the caller (see
+	// caller.Info.Runner): the git behind the ssh-keygen that signs its
+	// commits, or behind the ssh that fetches. Both are "" when nothing
+	// ran it that vigil can see. ssh-keygen and ssh will sign or log in for
+	// any program that runs them, so "git may sign commits" must not
+	// become "anything that runs ssh-keygen may sign as git".
+	RunBy     string
+	RunByHash string
 }
 
 // GrantRequest is what a grant is matched against: the verified facts of
@@ -39,11 +47,12 @@ type Scope struct {
 type GrantRequest = Scope
 
 // GrantRequestOf gathers a grant's view of a policy request. hash is the
-// content hash of the calling program (caller.Process.Hash). A request
+// content hash of the calling program (caller.Process.Hash); runBy is the
+// program that ran it, the zero Program when there is none. A request
 // whose program is unknown (req.Exe == "", as policyRequest leaves it for a
 // deleted executable or another mount namespace) or unhashed matches no
 // grant.
-func GrantRequestOf(req Request, hash string) GrantRequest {
+func GrantRequestOf(req Request, hash string, runBy Program) GrantRequest {
 	return GrantRequest{
 		Key:       req.KeyFingerprint,
 		Exe:       req.Exe,
@@ -51,6 +60,8 @@ func GrantRequestOf(req Request, hash string) GrantRequest {
 		Purpose:   req.Purpose,
 		Host:      req.Host,
 		Forwarded: req.Forwarded,
+		RunBy:     runBy.Exe,
+		RunByHash: runBy.Hash,
 	}
 }
 

@@ -20,6 +20,8 @@ var (
 	gitScope   = Scope{Key: "SHA256:work", Exe: "/usr/bin/git", Hash: gitHash, Purpose: PurposeGit}
 	loginScope = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh", Hash: gitHash, Purpose: PurposeLogin, Host: "github.com"}
 	nsScope    = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh-keygen", Hash: gitHash, Purpose: "namespace:ci@example.com"}
+	runScope   = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh-keygen", Hash: otherHash, Purpose: PurposeGit,
+		RunBy: "/usr/bin/git", RunByHash: gitHash}
 )
 
 func mustAdd(t testing.TB, gs *Grants, g Grant, now time.Time) int {
@@ -58,6 +60,11 @@ func TestGrantNeverWidened(t *testing.T) {
 		{"host case", loginScope, func(s *Scope) { s.Host = "GitHub.com" }, false},
 		{"host unverified", loginScope, func(s *Scope) { s.Host = "" }, false},
 		{"local grant, forwarded request", gitScope, func(s *Scope) { s.Forwarded = true }, false},
+		{"run by another program", runScope, func(s *Scope) { s.RunBy = "/usr/bin/python3" }, false},
+		{"run by other content", runScope, func(s *Scope) { s.RunByHash = otherHash }, false},
+		{"run by nothing", runScope, func(s *Scope) { s.RunBy, s.RunByHash = "", "" }, false},
+		{"granted run by nothing, run by git", gitScope, func(s *Scope) { s.RunBy, s.RunByHash = "/usr/bin/git", gitHash }, false},
+		{"same program run by the same git", runScope, func(*Scope) {}, true},
 		{"local login grant, forwarded login", loginScope, func(s *Scope) { s.Forwarded = true }, false},
 		{"forwarded grant, local request", func() Scope { s := gitScope; s.Forwarded = true; return s }(),
 			func(s *Scope) { s.Forwarded = false }, false},
@@ -296,8 +303,8 @@ func TestGrantRequestOf(t *testing.T) {
 	req := Request{KeyFingerprint: "SHA256:work", KeyComment: "work-laptop", Exe: "/usr/bin/ssh",
 		Purpose: PurposeLogin, Host: "github.com", Forwarded: true}
 	want := Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh", Hash: gitHash, Purpose: PurposeLogin,
-		Host: "github.com", Forwarded: true}
-	if got := GrantRequestOf(req, gitHash); got != want {
+		Host: "github.com", Forwarded: true, RunBy: "/usr/bin/git", RunByHash: otherHash}
+	if got := GrantRequestOf(req, gitHash, Program{"/usr/bin/git", otherHash}); got != want {
 		t.Errorf("GrantRequestOf = %+v, want %+v", got, want)
 	}
 	if p := want.Program(); p != (Program{"/usr/bin/ssh", gitHash}) {
