@@ -151,6 +151,60 @@ func TestRuleAllowsOnlyThatProgram(t *testing.T) {
 	ap.expectPrompts(t, 2)
 }
 
+// TestGrantCoversOneGit: "Allow for 5 min" on a signed commit covers the next nineteen commits of the same git,
+// and no other program: ssh-keygen signing for namespace git when started by something other than that git, or a
+// copy of git at another path running the same ssh-keygen, each ask.
+func TestGrantCoversOneGit(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	gitBin := needTool(t, "/usr/bin/git", "git")
+	needTool(t, "ssh-keygen", "openssh-client")
+	pin := newScriptedPinentry(t, "grant")
+	a := startVigil(t, nil, "--pinentry", pin.path)
+	k := key(t, "ed25519")
+	addKeys(t, a, k)
+
+	repo := newSigningRepo(t, gitBin, a.sock, k)
+	git := func(args ...string) result {
+		t.Helper()
+		return repo.run(t, gitBin, args...)
+	}
+	for i := 1; i <= n; i++ {
+		must(t, git("commit", "-q", "-S", "--allow-empty", "-m", fmt.Sprintf("commit %d", i)))
+	}
+	r := must(t, git("log", "--format=%G?"))
+	if strings.Count(r.stdout, "G") != n {
+		t.Errorf("git log %%G? = %q, want %d good signatures", r.stdout, n)
+	}
+	ps := pin.prompts(t)
+	t.Logf("%d signed commits with a grant: %d prompts", n, len(ps))
+	if len(ps) != 1 || !strings.Contains(ps[0], "sign a git commit") {
+		t.Fatalf("prompts %q, want one, to sign a git commit", ps)
+	}
+
+	pin.set(t, "deny")
+	t.Run("ssh-keygen run by another program", func(t *testing.T) {
+		s := sshsign(t, a.sock, k, "git")
+		if s.res.code == 0 || s.sigExists {
+			t.Errorf("ssh-keygen -Y sign -n git, started by the test and not by git, signed under git's grant: %v", s.res)
+		}
+		if ps := pin.prompts(t); len(ps) != 2 {
+			t.Errorf("prompts %q, want a second one", ps)
+		}
+	})
+	t.Run("copy of git", func(t *testing.T) {
+		cp := copyProgram(t, gitBin)
+		before := len(pin.prompts(t))
+		mustFail(t, repo.run(t, cp, "commit", "-q", "-S", "--allow-empty", "-m", "from a copy of git"))
+		if ps := pin.prompts(t); len(ps) != before+1 {
+			t.Errorf("prompts %q, want one more for the copy of git", ps)
+		}
+	})
+	if out := must(t, git("log", "--format=%s")).stdout; strings.Contains(out, "from a copy") {
+		t.Errorf("the copy of git committed without a signature:\n%s", out)
+	}
+}
+
 // sshsigData is what ssh-keygen -Y sign asks an agent to sign: the SSHSIG signed-data blob over msg.
 func sshsigData(namespace string, msg []byte) []byte {
 	digest := sha512.Sum512(msg)
@@ -235,7 +289,8 @@ func TestRevokeEndsGrant(t *testing.T) {
 
 // TestGrantDoesNotCoverOthers is the seed issue's acceptance with grants on: the person grants one program; a
 // second same-user program that connects mid-window asks for a signature with the same key for the same purpose,
-// and gets nothing without its own approval, however it names itself; the first program's grant still holds.
+// and gets nothing without its own approval, however it names itself, and even when it runs the very ssh-keygen
+// that was granted; the first program's grant still holds.
 func TestGrantDoesNotCoverOthers(t *testing.T) {
 	t.Parallel()
 	pin := newScriptedPinentry(t, "grant")
@@ -274,11 +329,28 @@ func TestGrantDoesNotCoverOthers(t *testing.T) {
 		}
 	})
 
+	t.Run("the same ssh-keygen, run by a script", func(t *testing.T) {
+		bash := needTool(t, "bash", "bash")
+		keygen := needTool(t, "/usr/bin/ssh-keygen", "openssh-client")
+		pub := pubOnly(t, k)
+		data := filepath.Join(filepath.Dir(pub), "message.txt")
+		if err := os.WriteFile(data, []byte("a script's commit\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// "; exit" keeps bash from exec'ing ssh-keygen in its own place: bash is its parent.
+		cmd := exec.Command(bash, "-c", `"$0" -Y sign -f "$1" -n git "$2"; exit $?`, keygen, pub, data)
+		cmd.Env = cmdEnv(clientHome(t), a.sock)
+		mustFail(t, runCmd(t, 60*time.Second, cmd))
+		if ps := pin.prompts(t); len(ps) != 4 || !strings.HasPrefix(ps[3], "Allow ssh-keygen") {
+			t.Errorf("prompts %q, want a fourth one for ssh-keygen", ps)
+		}
+	})
+
 	// The granted program goes on without asking.
 	if s := sshsign(t, a.sock, k, "git"); s.res.code != 0 || !s.sigExists {
 		t.Fatalf("the granted program after the others were denied: %v", s.res)
 	}
-	if ps := pin.prompts(t); len(ps) != 3 {
+	if ps := pin.prompts(t); len(ps) != 4 {
 		t.Errorf("prompts %q, want no new one for the granted program", ps)
 	}
 }
