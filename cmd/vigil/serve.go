@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/knownhosts"
 	"github.com/vigil-agent/vigil/internal/secmem"
+	"github.com/vigil-agent/vigil/internal/watch"
 )
 
 var serveCommand = &command{
@@ -105,7 +106,6 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	approverProgram := firstSet(o.approver, cfg.Approver, os.Getenv("SSH_ASKPASS"))
 	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, 60*time.Second)
 	if promptTimeout < time.Second {
 		return fmt.Errorf("--prompt-timeout %v is too short for a person to answer (at least 1s)", promptTimeout)
@@ -154,24 +154,13 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		},
 		Log: logger,
 	}
-	switch pin := firstSet(o.pinentry, cfg.Pinentry); {
-	case pin != "":
-		path, err := executable(pin)
-		if err != nil {
-			return err
-		}
-		acfg.Approver = pinentryApprover{&approve.Pinentry{Program: path, Env: approverEnv(), GrantFor: cfg.GrantFor}}
-		logger.Info("approver", "pinentry", path, "grant_for", cfg.GrantFor)
-	case approverProgram != "":
-		path, err := executable(approverProgram)
-		if err != nil {
-			return err
-		}
-		acfg.Approver = &approve.Askpass{Program: path, Env: approverEnv()}
-		logger.Info("approver", "program", path)
-	default:
-		logger.Warn("no approver configured (--approver, --pinentry, the config file, or SSH_ASKPASS): what no rule allows will be refused")
+	hub := &watch.Hub{Log: logger}
+	chain, err := approvers(o, cfg, hub, logger)
+	if err != nil {
+		return err
 	}
+	acfg.Approver = chain
+	acfg.OnGrantsChanged = hub.GrantsChanged
 
 	ln, err := listen(socket, ownDir, logger)
 	if err != nil {
@@ -179,17 +168,34 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	socket = ln.Addr().String()
+	// The control socket is vigil watch's: beside the agent's, in the same
+	// directory, with the same checks.
+	ctl, err := daemon.Listen(controlSocket(socket), daemon.ListenOptions{OwnDir: ownDir, Log: logger})
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer ctl.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprint(stdout, exportLine(o, socket))
 	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout, "rules", len(cfg.Rules))
 	ag := agent.New(acfg)
+	hub.Grants = ag
 	go reloadOnHangup(ctx, o.config, ag, auditLog, logger)
+	controlDone := make(chan struct{})
+	go func() {
+		defer close(controlDone)
+		if err := daemon.Serve(ctx, ctl.UnixListener, hub, logger); err != nil {
+			logger.Error("control socket failed: vigil watch cannot connect", "err", err)
+		}
+	}()
 	if err := daemon.Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
 		logger.Warn("could not tell systemd the agent is ready", "err", err)
 	}
 	err = daemon.Serve(ctx, ln.listener(), ag, logger)
+	stop()
+	<-controlDone
 	logger.Info("shutting down: keys wiped, socket removed")
 	return err
 }
@@ -268,27 +274,64 @@ func executable(program string) (string, error) {
 	return path, nil
 }
 
-// pinentryApprover offers pinentry's grant button to the agent, and only
-// when the agent says the request can be scoped for a grant.
-type pinentryApprover struct{ p *approve.Pinentry }
-
-func (a pinentryApprover) Confirm(ctx context.Context, text string) (bool, error) {
-	ok, _, err := a.ConfirmGrant(ctx, text, false)
-	return ok, err
-}
-
-func (a pinentryApprover) ConfirmGrant(ctx context.Context, text string, offerGrant bool) (bool, time.Duration, error) {
-	p := a.p
-	if !offerGrant {
-		once := *a.p
-		once.GrantFor = 0
-		p = &once
+// approvers builds the ways to ask, in the configured order (by default
+// vigil watch, then pinentry, then askpass, each if configured).
+func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.Logger) (approve.Chain, error) {
+	askpass := firstSet(o.approver, cfg.Askpass, os.Getenv("SSH_ASKPASS"))
+	pin := firstSet(o.pinentry, cfg.Pinentry)
+	order, explicit := cfg.Approvers, cfg.Approvers != nil
+	if !explicit {
+		order = config.DefaultApprovers
 	}
-	d, err := p.Decide(ctx, text)
-	return d.Allow, d.GrantFor, err
+	var chain approve.Chain
+	for _, name := range order {
+		switch name {
+		case config.ApproverTUI:
+			chain = append(chain, hub)
+		case config.ApproverPinentry:
+			if pin == "" {
+				if explicit {
+					logger.Warn("approver lists pinentry, but no pinentry program is configured (--pinentry, pinentry in the config file)")
+					chain = append(chain, &approve.Pinentry{})
+				}
+				continue
+			}
+			path, err := executable(pin)
+			if err != nil {
+				return nil, err
+			}
+			chain = append(chain, &approve.Pinentry{Program: path, Env: approverEnv(), GrantFor: cfg.GrantFor})
+		case config.ApproverAskpass:
+			if askpass == "" {
+				if explicit {
+					logger.Warn("approver lists askpass, but no askpass program is configured (--approver, askpass in the config file, SSH_ASKPASS)")
+					chain = append(chain, &approve.Askpass{})
+				}
+				continue
+			}
+			path, err := executable(askpass)
+			if err != nil {
+				return nil, err
+			}
+			chain = append(chain, &approve.Askpass{Program: path, Env: approverEnv()})
+		}
+	}
+	logger.Info("approvers", "order", chain.String(), "grant_for", cfg.GrantFor)
+	if len(chain) == 1 && chain[0] == approve.Way(hub) {
+		logger.Warn("no askpass or pinentry program configured (--approver, --pinentry, the config file, or SSH_ASKPASS): " +
+			"only vigil watch can answer, and what no rule allows is refused while none is connected")
+	}
+	return chain, nil
 }
 
-func (a pinentryApprover) String() string { return a.p.String() }
+// controlSocket is where vigil watch connects: control.sock beside the
+// default agent.sock, or the agent's socket path with ".control" added.
+func controlSocket(agentSocket string) string {
+	if filepath.Base(agentSocket) == "agent.sock" {
+		return filepath.Join(filepath.Dir(agentSocket), "control.sock")
+	}
+	return agentSocket + ".control"
+}
 
 // openAudit opens the audit log. A log that cannot be opened stops vigil
 // from starting: signing without a record is what on_audit_failure =

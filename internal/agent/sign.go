@@ -141,6 +141,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		}
 		prog := scope.Program()
 		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
+			a.grantsChanged()
 			by.Grant = fmt.Sprint(g.ID)
 			why = fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
 			break
@@ -162,6 +163,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 		if grantFor > 0 {
 			id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
 			if err == nil {
+				a.grantsChanged()
 				by.Grant = fmt.Sprint(id)
 				why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
 				a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
