@@ -9,10 +9,12 @@ require (
 	golang.org/x/term v0.47.0
 )
 
-require github.com/twpayne/go-pinentry/v4 v4.0.0
+require (
+	charm.land/bubbletea/v2 v2.1.1
+	github.com/twpayne/go-pinentry/v4 v4.0.0
+)
 
 require (
-	charm.land/bubbletea/v2 v2.1.1 // indirect
 	github.com/charmbracelet/colorprofile v0.4.3 // indirect
 	github.com/charmbracelet/ultraviolet v0.0.0-20261008173134-6b8d4baf91b4 // indirect
 	github.com/charmbracelet/x/ansi v0.11.9 // indirect
