@@ -37,10 +37,16 @@ on stdout (csh syntax with -c, fish with -f), so that eval "$(vigil serve &)"
 works. Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe
 keys, remove the socket, exit 0. SIGHUP: re-read the rules.
 
-Every signature needs a decision: a rule in the config file, or a person's
-yes through the approver, a program with OpenSSH's SSH_ASKPASS contract (the
-prompt text as its only argument, SSH_ASKPASS_PROMPT=confirm; exit 0 with no
-output or "yes" approves). With no approver, what no rule allows is refused.
+Every signature needs a decision: a rule in the config file, a grant, or a
+person's yes. For each prompt vigil asks through the first approver that can
+be reached, in the config file's order (approver = ["tui", "pinentry",
+"askpass"] by default): "tui" is a vigil watch connected to the control
+socket (see vigil help watch); "pinentry" a pinentry program (--pinentry;
+Allow once, Allow for a while, Deny); "askpass" a program with OpenSSH's
+SSH_ASKPASS contract (--approver: the prompt text as its only argument,
+SSH_ASKPASS_PROMPT=confirm; exit 0 with no output or "yes" approves). When
+none can be reached, what no rule or grant allows is refused, and the log
+names each approver tried.
 
 Started by systemd with a socket (LISTEN_FDS), vigil serves that socket and
 reports READY=1.
@@ -52,12 +58,15 @@ Default socket: $XDG_RUNTIME_DIR/vigil/agent.sock, or ~/.vigil/agent.sock when
 XDG_RUNTIME_DIR is not set. That directory is vigil's own: created 0700, and
 vigil refuses to start if it is a symlink, owned by another user or open to
 others. A --socket in another directory is used as given (like ssh-agent -a).
+The control socket for vigil watch is beside the agent's (0600, the agent's
+own user only): control.sock beside agent.sock, or the agent's socket path
+with ".control" added.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		o := &serveOptions{}
 		fs.StringVar(&o.socket, "socket", "", "listen on `PATH` instead of the default socket")
-		fs.StringVar(&o.approver, "approver", "", "approver `PROGRAM` (default: $SSH_ASKPASS)")
-		fs.StringVar(&o.pinentry, "pinentry", "", "ask with the pinentry `PROGRAM` (Allow once, Allow for a while, Deny) instead of the approver")
+		fs.StringVar(&o.approver, "approver", "", "the askpass approver's `PROGRAM` (default: askpass in the config file, then $SSH_ASKPASS)")
+		fs.StringVar(&o.pinentry, "pinentry", "", "the pinentry approver's `PROGRAM` (Allow once, Allow for a while, Deny); by default asked before askpass")
 		fs.DurationVar(&o.promptTimeout, "prompt-timeout", 0, "refuse a signature nobody answered within `DURATION` (default 60s)")
 		fs.DurationVar(&o.lifetime, "lifetime", 0, "remove keys added without ssh-add -t after `DURATION` (default: keep)")
 		fs.StringVar(&o.config, "config", "", "read configuration from `FILE` (must exist; default: see vigil help check)")
