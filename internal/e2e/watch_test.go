@@ -185,3 +185,46 @@ func TestWatchApproverOrder(t *testing.T) {
 	}
 	ap.expectPrompts(t, 1)
 }
+
+// TestWatchOtherUserRefused: the control socket is 0600 beside the agent's; a client running as another uid that
+// the file system lets through is still disconnected before it is shown anything.
+func TestWatchOtherUserRefused(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Fatal("the control socket is vigil's own: run this test against vigil")
+	}
+	setpriv := needTool(t, "setpriv", "util-linux")
+	python := needTool(t, debianPython, "python3")
+	uid, gid := ensureTestUser(t)
+	a := startVigil(t, nil)
+	ctl := filepath.Join(filepath.Dir(a.sock), "control.sock")
+	fi, err := os.Stat(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("control socket mode %v, want a socket, 0600", fi.Mode())
+	}
+	// Open the file system path to everyone: only vigil's own peer check is left.
+	if err := os.Chmod(filepath.Dir(a.sock), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ctl, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	script := `import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(20)
+print(repr(s.recv(4096)))
+`
+	cmd := exec.Command(setpriv, fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", gid), "--clear-groups",
+		python, "-c", script, ctl)
+	r := must(t, runCmd(t, 30*time.Second, cmd))
+	if strings.TrimSpace(r.stdout) != "b''" {
+		t.Errorf("uid %d read %s from the control socket, want nothing", uid, r.stdout)
+	}
+	if !strings.Contains(a.p.stderr.String(), "peer is another user") {
+		t.Errorf("vigil's log does not record the refusal:\n%s", a.p.stderr.String())
+	}
+}
