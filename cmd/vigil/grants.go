@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/policy"
+	"github.com/vigil-agent/vigil/internal/watch"
 )
 
 var grantsCommand = &command{
@@ -69,8 +70,11 @@ them at once; so does r in vigil watch.
 				if host == "" {
 					host = "-"
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, g.Exe, g.Key, g.Purpose, host, where,
-					g.Expires.Local().Format(time.TimeOnly), g.Used)
+				expires := g.Expires.Local().Format(time.TimeOnly)
+				if watch.AtLock(g.Expires, time.Now()) {
+					expires = "until lock"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, g.Exe, g.Key, g.Purpose, host, where, expires, g.Used)
 			}
 			return w.Flush()
 		}

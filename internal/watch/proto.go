@@ -62,6 +62,10 @@ const ForLock = "lock"
 // to outlast any window.
 const UntilLock = 100 * 365 * 24 * time.Hour
 
+// AtLock reports whether a grant expiring at expires was made "until
+// lock", as seen at now: its expiry is too far away to be a real one.
+func AtLock(expires, now time.Time) bool { return expires.Sub(now) > UntilLock/2 }
+
 // Message is one line of the protocol. Which fields are set depends on Type.
 type Message struct {
 	Type    string         `json:"type"`

@@ -318,8 +318,8 @@ func grantLine(g policy.Grant, now time.Time) string {
 		where = "forwarded"
 	}
 	until := "until lock"
-	if left := g.Expires.Sub(now); left < watch.UntilLock/2 {
-		until = fmt.Sprintf("%v left", max(left, 0).Round(time.Second))
+	if !watch.AtLock(g.Expires, now) {
+		until = fmt.Sprintf("%v left", max(g.Expires.Sub(now), 0).Round(time.Second))
 	}
 	uses := fmt.Sprintf("used %d", g.Used)
 	if left, limited := g.UsesLeft(); limited {
