@@ -46,7 +46,9 @@ func check(path string, stdout io.Writer) error {
 		return d.String()
 	}
 	show("socket", cfg.Socket)
-	show("approver", cfg.Approver)
+	show("approver", strings.Join(cfg.Approvers, ", "))
+	show("askpass", cfg.Askpass)
+	show("pinentry", cfg.Pinentry)
 	show("prompt_timeout", dur(cfg.PromptTimeout))
 	show("lifetime", dur(cfg.Lifetime))
 	show("audit_dir", cfg.AuditDir)

@@ -14,8 +14,9 @@ const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config
 (~/.config/vigil/config.toml) unless --config says otherwise. Unknown keys are
 errors.
   socket = "PATH"            # as vigil serve --socket
-  approver = "PROGRAM"       # as vigil serve --approver
-  pinentry = "PROGRAM"       # as vigil serve --pinentry: ask with pinentry instead
+  approver = ["tui", "pinentry", "askpass"]  # the ways to ask, in order (this is the default)
+  askpass = "PROGRAM"        # as vigil serve --approver
+  pinentry = "PROGRAM"       # as vigil serve --pinentry
   grant_for = "5m"           # what pinentry's "Allow for ..." button grants; "0s": no such button
   prompt_timeout = "60s"     # as vigil serve --prompt-timeout
   lifetime = "8h"            # as vigil serve --lifetime
@@ -26,6 +27,13 @@ errors.
   notify = true              # desktop notifications (org.freedesktop.Notifications on the session
                              # bus): each signature a person or grant allowed, each refusal, each
                              # prompt waiting for an answer; false: none
+
+For each prompt, the first way in the approver list that can be reached
+asks: "tui" when a vigil watch is connected (see vigil help watch),
+"pinentry" when its program is configured and executable, "askpass" when a
+program is configured. The way chosen decides; when none can be reached,
+the request is refused and the log names each way tried. The older form,
+approver set to a program's path, still works: it names the askpass program.
 
   [unlock]                   # the unlock window (see vigil help unlock)
   idle_timeout = "15m"       # sliding: each signature restarts it; "0s": no limit
@@ -51,7 +59,9 @@ why-not); keys that no offer names follow offer_default.
 // configExample is a whole file for the man page's EXAMPLE section;
 // configman_test.go checks that vigil accepts it.
 const configExample = `# Started by systemd, vigil does not see the shell's SSH_ASKPASS.
-approver = "/usr/bin/ssh-askpass"
+# vigil watch, when one runs, asks first; otherwise ssh-askpass.
+approver = ["tui", "askpass"]
+askpass = "/usr/bin/ssh-askpass"
 prompt_timeout = "30s"
 
 [unlock]

@@ -9,18 +9,19 @@ import (
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/policy"
+	"github.com/vigil-agent/vigil/internal/watch"
 )
 
 var grantsCommand = &command{
 	name:     "grants",
 	synopsis: "[--json] | vigil grants revoke ID|all",
 	summary:  "list the live grants, or end them at once",
-	help: `A grant is what "Allow for 5 min" makes (see vigil help serve, --pinentry): it
+	help: `A grant is what pinentry's "Allow for 5 min" or vigil watch's g makes: it
 lets exactly one program (path and content hash) sign with one key for one
 purpose (and, for a login, one verified host), locally or forwarded as it was,
 until it expires. Grants are dropped on every lock and when the unlock window
 ends. "vigil grants" lists them; "vigil grants revoke ID" or "revoke all" ends
-them at once.
+them at once; so does r in vigil watch.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
@@ -69,8 +70,11 @@ them at once.
 				if host == "" {
 					host = "-"
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, g.Exe, g.Key, g.Purpose, host, where,
-					g.Expires.Local().Format(time.TimeOnly), g.Used)
+				expires := g.Expires.Local().Format(time.TimeOnly)
+				if watch.AtLock(g.Expires, time.Now()) {
+					expires = "until lock"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, g.Exe, g.Key, g.Purpose, host, where, expires, g.Used)
 			}
 			return w.Flush()
 		}

@@ -35,7 +35,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCommand, envCommand, checkCommand, keyCommand, unlockCommand, lockCommand, statusCommand, grantsCommand, pinsCommand, whyNotCommand, auditCommand, installCommand, gitCommand, gitCredentialCommand, cargoCommand, completionCommand, versionCommand}
+	commands = []*command{serveCommand, envCommand, checkCommand, keyCommand, unlockCommand, lockCommand, statusCommand, grantsCommand, watchCommand, pinsCommand, whyNotCommand, auditCommand, installCommand, gitCommand, gitCredentialCommand, cargoCommand, completionCommand, versionCommand}
 }
 
 func lookup(name string) *command {

@@ -190,6 +190,7 @@ func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in inten
 	exact := scope.Validate() == nil
 	for {
 		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
+			a.grantsChanged() // its use count
 			by.Grant = fmt.Sprint(g.ID)
 			return outcomeSigned, fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
 		}
@@ -240,6 +241,7 @@ func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in int
 	if grantFor > 0 {
 		id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
 		if err == nil {
+			a.grantsChanged()
 			by.Grant = fmt.Sprint(id)
 			why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
 			a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
