@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 )
 
-var version = "devel"
+// version is set by release builds (scripts/release.sh) with
+// -ldflags "-X main.version=VERSION"; see versionString otherwise.
+var version string
 
 // errUsage marks an error whose message was already printed and whose exit
 // status is 2, as for flag parsing errors.
@@ -165,6 +168,35 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if err := noArgs(args, stderr); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "vigil", version)
+	fmt.Fprintln(stdout, "vigil", versionString())
 	return nil
+}
+
+// versionString is the version set at link time or else what the Go
+// toolchain recorded: the module version for `go install …@vX.Y.Z`, the
+// commit for a build in a git checkout, and "devel" when neither is known.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	return "devel-" + rev + dirty
 }
