@@ -225,16 +225,16 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 type agentSocket interface {
 	Addr() net.Addr
 	Close() error
-	listener() *net.UnixListener
+	listener() net.Listener
 }
 
 type ownSocket struct{ *daemon.Socket }
 
-func (s ownSocket) listener() *net.UnixListener { return s.UnixListener }
+func (s ownSocket) listener() net.Listener { return s.Listener }
 
 type activatedSocket struct{ *net.UnixListener }
 
-func (s activatedSocket) listener() *net.UnixListener { return s.UnixListener }
+func (s activatedSocket) listener() net.Listener { return s.UnixListener }
 
 func listen(socket string, ownDir bool, logger *slog.Logger) (agentSocket, error) {
 	act, err := daemon.Activated(os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"))

@@ -5,9 +5,9 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"runtime"
+
+	"github.com/vigil-agent/vigil/internal/caller"
 )
 
 // ErrUnsupported is what Listen returns where vigil has no listener yet.
@@ -24,8 +24,8 @@ func unsupported() error {
 	return fmt.Errorf("vigil serve is not implemented on %s", runtime.GOOS)
 }
 
-func inode(os.FileInfo) uint64 { return 0 }
+// Listen fails: vigil has no listener on this platform.
+func Listen(string, ListenOptions) (*Socket, error) { return nil, ErrUnsupported }
 
-func ensurePrivateDir(string) error { return ErrUnsupported }
-
-func listenPrivate(string) (*net.UnixListener, error) { return nil, ErrUnsupported }
+// admitted refuses everyone: nothing here says who connected.
+func admitted(*caller.Info) bool { return false }
