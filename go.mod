@@ -10,3 +10,5 @@ require (
 )
 
 require github.com/twpayne/go-pinentry/v4 v4.0.0
+
+require github.com/Microsoft/go-winio v0.6.4

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +52,10 @@ Default socket: $XDG_RUNTIME_DIR/vigil/agent.sock, or ~/.vigil/agent.sock when
 XDG_RUNTIME_DIR is not set. That directory is vigil's own: created 0700, and
 vigil refuses to start if it is a symlink, owned by another user or open to
 others. A --socket in another directory is used as given (like ssh-agent -a).
+
+On Windows (untested), vigil listens on the named pipe
+\\.\pipe\openssh-ssh-agent, where Windows' OpenSSH looks for the agent, and
+only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		o := &serveOptions{}
@@ -262,7 +267,8 @@ func executable(program string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+	// Windows has no execute bits: there, any file will do.
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 && runtime.GOOS != "windows" {
 		return "", fmt.Errorf("approver %s is not an executable file", path)
 	}
 	return path, nil
@@ -341,6 +347,9 @@ func socketPath(flagPath, cfgPath string) (string, bool, error) {
 	if p := firstSet(flagPath, cfgPath); p != "" {
 		abs, err := filepath.Abs(p)
 		return abs, false, err
+	}
+	if runtime.GOOS == "windows" {
+		return daemon.OpenSSHPipe, false, nil
 	}
 	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
 		return filepath.Join(rt, "vigil", "agent.sock"), true, nil
