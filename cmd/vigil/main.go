@@ -172,31 +172,16 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// versionString is the version set at link time or else what the Go
-// toolchain recorded: the module version for `go install …@vX.Y.Z`, the
-// commit for a build in a git checkout, and "devel" when neither is known.
+// versionString is the version set at link time or else the one the Go
+// toolchain recorded: the module version for `go install …@vX.Y.Z`, or in
+// a git checkout a pseudo-version naming the commit (+dirty when
+// modified). "devel" when neither is known.
 func versionString() string {
 	if version != "" {
 		return version
 	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
 	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision":
-			rev = s.Value[:min(12, len(s.Value))]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "-dirty"
-		}
-	}
-	if rev == "" {
-		return "devel"
-	}
-	return "devel-" + rev + dirty
+	return "devel"
 }
