@@ -12,6 +12,7 @@ require (
 
 require (
 	charm.land/bubbletea/v2 v2.1.1
+	github.com/Microsoft/go-winio v0.6.4
 	github.com/twpayne/go-pinentry/v4 v4.0.0
 )
 
@@ -29,5 +30,5 @@ require (
 	github.com/muesli/cancelreader v0.2.2 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/xo/terminfo v1.0.0 // indirect
-	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 )

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 )
 
-var version = "devel"
+// version is set by release builds (scripts/release.sh) with
+// -ldflags "-X main.version=VERSION"; see versionString otherwise.
+var version string
 
 // errUsage marks an error whose message was already printed and whose exit
 // status is 2, as for flag parsing errors.
@@ -165,6 +168,20 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if err := noArgs(args, stderr); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "vigil", version)
+	fmt.Fprintln(stdout, "vigil", versionString())
 	return nil
+}
+
+// versionString is the version set at link time or else the one the Go
+// toolchain recorded: the module version for `go install …@vX.Y.Z`, or in
+// a git checkout a pseudo-version naming the commit (+dirty when
+// modified). "devel" when neither is known.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

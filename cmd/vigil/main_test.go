@@ -20,7 +20,7 @@ func TestRunExitCodes(t *testing.T) {
 		stdout, stderr string
 	}{
 		{nil, 2, "", "Usage:"},
-		{[]string{"--version"}, 0, "vigil devel", ""},
+		{[]string{"--version"}, 0, "vigil devel", ""}, // no -X, no vcs stamp in tests
 		{[]string{"version", "x"}, 2, "", "unexpected argument"},
 		{[]string{"serve", "-h"}, 0, "", "Usage: vigil serve"},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +64,10 @@ others. A --socket in another directory is used as given (like ssh-agent -a).
 The control socket for vigil watch is beside the agent's (0600, the agent's
 own user only): control.sock beside agent.sock, or the agent's socket path
 with ".control" added.
+
+On Windows (untested), vigil listens on the named pipe
+\\.\pipe\openssh-ssh-agent, where Windows' OpenSSH looks for the agent, and
+only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		o := &serveOptions{}
@@ -209,7 +214,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	controlDone := make(chan struct{})
 	go func() {
 		defer close(controlDone)
-		if err := daemon.Serve(ctx, ctl.UnixListener, hub, logger); err != nil {
+		if err := daemon.Serve(ctx, ctl.Listener, hub, logger); err != nil {
 			logger.Error("control socket failed: vigil watch cannot connect", "err", err)
 		}
 	}()
@@ -254,16 +259,16 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 type agentSocket interface {
 	Addr() net.Addr
 	Close() error
-	listener() *net.UnixListener
+	listener() net.Listener
 }
 
 type ownSocket struct{ *daemon.Socket }
 
-func (s ownSocket) listener() *net.UnixListener { return s.UnixListener }
+func (s ownSocket) listener() net.Listener { return s.Listener }
 
 type activatedSocket struct{ *net.UnixListener }
 
-func (s activatedSocket) listener() *net.UnixListener { return s.UnixListener }
+func (s activatedSocket) listener() net.Listener { return s.UnixListener }
 
 func listen(socket string, ownDir bool, logger *slog.Logger) (agentSocket, error) {
 	act, err := daemon.Activated(os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"))
@@ -291,7 +296,8 @@ func executable(program string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+	// Windows has no execute bits: there, any file will do.
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 && runtime.GOOS != "windows" {
 		return "", fmt.Errorf("approver %s is not an executable file", path)
 	}
 	return path, nil
@@ -418,6 +424,9 @@ func socketPath(flagPath, cfgPath string) (string, bool, error) {
 	if p := firstSet(flagPath, cfgPath); p != "" {
 		abs, err := filepath.Abs(p)
 		return abs, false, err
+	}
+	if runtime.GOOS == "windows" {
+		return daemon.OpenSSHPipe, false, nil
 	}
 	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
 		return filepath.Join(rt, "vigil", "agent.sock"), true, nil

@@ -39,7 +39,7 @@ func startHub(t *testing.T) (*Hub, string, *table) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		daemon.Serve(ctx, ln.UnixListener, h, nil)
+		daemon.Serve(ctx, ln.Listener, h, nil)
 	}()
 	t.Cleanup(func() {
 		cancel()
