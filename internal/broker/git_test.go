@@ -7,9 +7,11 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/caller"
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 type fakeDecider struct {
+	rules   []policy.Rule
 	answer  bool
 	prompts []string
 	events  []audit.Event
@@ -22,6 +24,8 @@ func (d *fakeDecider) Ask(_ context.Context, text string) (bool, string) {
 	}
 	return false, "approver said no"
 }
+
+func (d *fakeDecider) Decide(req policy.Request) policy.Decision { return policy.Decide(d.rules, req) }
 
 func (d *fakeDecider) Record(ev audit.Event) bool { d.events = append(d.events, ev); return false }
 
@@ -69,6 +73,26 @@ func TestGitBroker(t *testing.T) {
 	if got := call("get\nprotocol=https\nhost=h.example\n"); !strings.HasPrefix(got, "error vigil did not allow git") || strings.Contains(got, "pw") {
 		t.Errorf("denied get: %q", got)
 	}
+	// Rules with purpose git-credential decide first: allow for git's
+	// HTTP helper at h.example, deny elsewhere; nobody is asked either way.
+	d.rules = []policy.Rule{
+		{N: 1, Purpose: "git-credential", Host: "h.example", Exe: remote.Exe, Action: policy.Allow},
+		{N: 2, Purpose: "git-credential", Action: policy.Deny},
+	}
+	if got := call("get\nprotocol=https\nhost=h.example\n"); got != "ok\nusername=alice\npassword=pw\n" || len(d.prompts) != 2 {
+		t.Errorf("get a rule allows: %q, %d prompts", got, len(d.prompts))
+	}
+	if ev := d.events[len(d.events)-1]; ev.Decision != audit.Allowed || ev.By.Rule != "1" {
+		t.Errorf("record of a get a rule allows: %+v", ev)
+	}
+	if got := call("store\nprotocol=https\nhost=other.example\nusername=alice\npassword=pw2\n"); got != "ok\n" {
+		t.Fatalf("store: %q", got)
+	}
+	if got := call("get\nprotocol=https\nhost=other.example\n"); !strings.HasPrefix(got, "error vigil did not allow git") ||
+		!strings.Contains(got, "rule 2") || len(d.prompts) != 2 {
+		t.Errorf("get a rule denies: %q, %d prompts", got, len(d.prompts))
+	}
+	d.rules = nil
 	locked = true
 	if got := call("get\nprotocol=https\nhost=h.example\n"); !strings.Contains(got, "run `vigil unlock`") {
 		t.Errorf("locked get: %q", got)
@@ -89,7 +113,7 @@ func TestGitBroker(t *testing.T) {
 	for _, ev := range d.events {
 		decisions[ev.Decision]++
 	}
-	if decisions[audit.Denied] != 1 || decisions[audit.Allowed] < 3 {
+	if decisions[audit.Denied] != 2 || decisions[audit.Allowed] < 3 {
 		t.Errorf("audit decisions: %v", decisions)
 	}
 }
