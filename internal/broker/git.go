@@ -128,8 +128,11 @@ type gitRequest struct {
 	cred  *gitcred.Credential
 	who   *caller.Info
 	party party
-	shell *caller.Process // the shell git ran the helper through, if any
-	start time.Time
+	// runners ran the helper for the program asking, nearest first: the
+	// shell git runs a helper command through, and for credential.helper
+	// = vigil, the "git credential-vigil" between that shell and vigil.
+	runners []caller.Process
+	start   time.Time
 }
 
 // url is protocol://host[/path], the credential's key without the prefix.
@@ -162,8 +165,8 @@ func (g *Git) serve(ctx context.Context, who *caller.Info, contents []byte, d de
 	if cred.Protocol == "" || cred.Host == "" {
 		return gitError("git sent no protocol or host")
 	}
-	pty, shell := gitParty(who, g.cfg.IsHelper)
-	r := &gitRequest{op: op, cred: cred, who: who, party: pty, shell: shell, start: start}
+	pty, runners := gitParty(who, g.cfg.IsHelper)
+	r := &gitRequest{op: op, cred: cred, who: who, party: pty, runners: runners, start: start}
 	switch op {
 	case gitcred.Store:
 		return g.store(r, d)
@@ -380,20 +383,36 @@ func (g *Git) record(r *gitRequest, d decider, dec audit.Decision, by audit.By, 
 	})
 }
 
-// gitParty is partyOf, past the shell git runs a helper command through
-// ("sh -c 'vigil git-credential get'"): the program asking is the shell's
-// parent, and the shell is named on the via line.
-func gitParty(who *caller.Info, isHelper func(caller.Process) bool) (party, *caller.Process) {
+// gitParty is partyOf, past what git runs a helper through: the shell of
+// "sh -c 'vigil git-credential get'", and for credential.helper = vigil,
+// the "git credential-vigil get" that shell runs, which runs vigil as
+// git-credential-vigil. The program asking is what ran the shell; the
+// runners are named on the via line.
+func gitParty(who *caller.Info, isHelper func(caller.Process) bool) (party, []caller.Process) {
 	p := partyOf(who, isHelper)
-	if p.via != nil && len(p.parents) > 0 {
-		switch p.self.Name() {
-		case "sh", "dash", "bash":
-			shell := p.self
-			p.self, p.parents = p.parents[0], p.parents[1:]
-			return p, &shell
-		}
+	if p.via == nil {
+		return p, nil
 	}
-	return p, nil
+	var runners []caller.Process
+	skip := func() {
+		runners = append(runners, p.self)
+		p.self, p.parents = p.parents[0], p.parents[1:]
+	}
+	if p.self.Name() == "git" && len(p.parents) >= 2 && isShell(p.parents[0]) {
+		skip()
+	}
+	if isShell(p.self) && len(p.parents) > 0 {
+		skip()
+	}
+	return p, runners
+}
+
+func isShell(p caller.Process) bool {
+	switch p.Name() {
+	case "sh", "dash", "bash":
+		return true
+	}
+	return false
 }
 
 // name is the program a person knows as asking: git, when the helper's
@@ -428,8 +447,12 @@ func (g *Git) promptText(r *gitRequest, user string) string {
 	}
 	if p.via != nil {
 		via := p.via.String() + ", vigil's git credential helper"
-		if r.shell != nil {
-			via += ", run by " + r.shell.String()
+		if len(r.runners) > 0 {
+			names := make([]string, len(r.runners))
+			for i, q := range r.runners {
+				names[i] = q.String()
+			}
+			via += ", run by " + strings.Join(names, " ← ")
 		}
 		fmt.Fprintf(&b, "  via:      %s\n", via)
 	}

@@ -129,3 +129,33 @@ func TestGitHelperNoAgent(t *testing.T) {
 		t.Errorf("unknown operation: %v", err)
 	}
 }
+
+// TestGitPartyHelperName: for credential.helper = vigil, git runs "git
+// credential-vigil get" through a shell; the program asking is still the one
+// that ran the shell, and both runners are named on the via line.
+func TestGitPartyHelperName(t *testing.T) {
+	helper := caller.Process{PID: 10, Exe: "/usr/bin/vigil", Hash: pluginProc.Hash}
+	dispatch := caller.Process{PID: 14, Exe: "/usr/lib/git-core/git", Hash: "g"}
+	sh := caller.Process{PID: 11, Exe: "/usr/bin/dash", Hash: "d"}
+	remote := caller.Process{PID: 12, Exe: "/usr/lib/git-core/git-remote-http", Hash: "r"}
+	gitP := caller.Process{PID: 13, Exe: "/usr/bin/git", Hash: "g"}
+	isHelper := func(p caller.Process) bool { return p.Hash == pluginProc.Hash }
+	tests := []struct {
+		name    string
+		who     *caller.Info
+		self    caller.Process
+		runners int
+	}{
+		{"git-credential-vigil", chain(helper, dispatch, sh, remote, gitP), remote, 2},
+		{"vigil git-credential", chain(helper, sh, remote, gitP), remote, 1},
+		{"git credential fill", chain(helper, sh, gitP, bashProc), gitP, 1},
+		{"git run by a program, no shell", chain(helper, dispatch, pythonProc), dispatch, 0},
+		{"not through the helper", chain(dispatch, sh, remote), dispatch, 0},
+	}
+	for _, tt := range tests {
+		p, runners := gitParty(tt.who, isHelper)
+		if p.self.PID != tt.self.PID || len(runners) != tt.runners {
+			t.Errorf("%s: asking %s with %d runners, want %s with %d", tt.name, p.self, len(runners), tt.self, tt.runners)
+		}
+	}
+}
