@@ -107,6 +107,11 @@ registry and key in its footer; the secret key never leaves the agent.
               public key (k3.public...) to register with the registry.
   public-key  prints the public key again.
 
+A key made elsewhere (a k3.secret... PASERK, as cargo:paseto takes) is
+imported by giving it to cargo login as the token: vigil stores it as the
+registry's key, replacing any key and plain token the registry had. cargo
+logout forgets the key with the token.
+
 URL is the registry's index URL exactly as cargo names it: the index in
 .cargo/config.toml, with its sparse+ prefix for a sparse registry
 (sparse+https://registry.example/index/).

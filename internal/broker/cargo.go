@@ -42,7 +42,9 @@
 //     A plain token released for reading is good for publishing too; the
 //     read prompt says that as well.
 //   - login stores the token (checked by credential.ValidToken), logout
-//     removes it; neither asks.
+//     removes it; neither asks. A login token that is a k3.secret PASERK
+//     is stored as the registry's PASETO key instead (paseto.go), and
+//     logout removes that key too.
 //   - Tokens are kept in vigil's encrypted key store (VaultStore), opened
 //     for the agent's unlock window (UnlockVault, Lock). While it is locked,
 //     every request that needs a token, login and logout included, fails
@@ -80,6 +82,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/credential"
 	"github.com/vigil-agent/vigil/internal/credential/cargo"
+	"github.com/vigil-agent/vigil/internal/credential/paseto"
 	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/vault"
@@ -234,6 +237,9 @@ func (c *Cargo) login(r *request, d decider) []byte {
 		return c.fail(r, d, audit.Failed, err.Error(), cargo.FromError(err))
 	}
 	s, err := c.store()
+	if err == nil && strings.HasPrefix(r.Token.Reveal(), paseto.PrefixSecret) {
+		return c.loginKey(r, d, s)
+	}
 	var old credential.Token
 	if err == nil {
 		if old, err = s.Get(r.Registry.IndexURL); errors.Is(err, ErrNoToken) {
@@ -266,6 +272,13 @@ func (c *Cargo) logout(r *request, d decider) []byte {
 	s, err := c.store()
 	if err == nil {
 		err = s.Remove(r.Registry.IndexURL)
+		// The registry's PASETO key goes too, as cargo:paseto's logout
+		// forgets its key.
+		if ks, ok := s.(PasetoKeyStore); ok && (err == nil || errors.Is(err, ErrNoToken)) {
+			if kerr := ks.RemoveKey(r.Registry.IndexURL); !errors.Is(kerr, ErrNoToken) {
+				err = kerr
+			}
+		}
 	}
 	switch {
 	case errors.Is(err, ErrNoToken):

@@ -52,10 +52,12 @@ const (
 
 // PasetoKeyStore keeps one k3.secret PASERK per registry. A TokenStore that
 // also implements it (VaultStore does) lets registries use asymmetric tokens.
-// GetKey returns an error wrapping ErrNoToken when no key is stored.
+// GetKey and RemoveKey return an error wrapping ErrNoToken when no key is
+// stored.
 type PasetoKeyStore interface {
 	GetKey(indexURL string) (credential.Token, error)
 	PutKey(indexURL string, secret credential.Token) error
+	RemoveKey(indexURL string) error
 }
 
 // GetKey returns the k3.secret PASERK stored for indexURL.
@@ -67,6 +69,58 @@ func (s *VaultStore) GetKey(indexURL string) (credential.Token, error) {
 // PutKey stores the k3.secret PASERK secret for indexURL.
 func (s *VaultStore) PutKey(indexURL string, secret credential.Token) error {
 	return vaultErr(s.tokens.Put(PasetoLabelPrefix+indexURL, secret))
+}
+
+// RemoveKey deletes the key stored for indexURL.
+func (s *VaultStore) RemoveKey(indexURL string) error {
+	return vaultErr(s.tokens.Remove(PasetoLabelPrefix + indexURL))
+}
+
+// loginKey is cargo login given a k3.secret PASERK, as cargo:paseto takes
+// one: the key is stored (replacing the registry's key, if any) and the
+// plain token, if any, removed, so that every get is answered with a token
+// signed by that key. The key is checked first; neither it nor the plain
+// token is ever logged.
+func (c *Cargo) loginKey(r *request, d decider, s TokenStore) []byte {
+	ks, ok := s.(PasetoKeyStore)
+	if !ok {
+		return c.fail(r, d, audit.Failed, "key store cannot hold registry keys", cargo.Errorf("vigil's key store cannot hold registry keys"))
+	}
+	k, err := paseto.ParseSecretKey(r.Token.Reveal())
+	var pk *paseto.PublicKey
+	if err == nil {
+		pk, err = paseto.NewPublicKey(k.Public())
+	}
+	if err != nil {
+		return c.fail(r, d, audit.Failed, err.Error(), cargo.Errorf("the k3.secret key given to cargo login is unusable: %v", err))
+	}
+	old, err := ks.GetKey(r.Registry.IndexURL)
+	if errors.Is(err, ErrNoToken) {
+		err = nil
+	}
+	if err == nil {
+		err = ks.PutKey(r.Registry.IndexURL, r.Token)
+	}
+	if err != nil {
+		return c.fail(r, d, audit.Failed, err.Error(), storeError("could not store the key", "cargo login again", err))
+	}
+	if c.record(r, d, audit.Allowed, audit.By{}, "PASETO secret key stored, "+pk.ID()) {
+		if old.IsZero() {
+			err = ks.RemoveKey(r.Registry.IndexURL)
+		} else {
+			err = ks.PutKey(r.Registry.IndexURL, old)
+		}
+		if err != nil {
+			c.log.Error("cargo login: could not undo a key the audit log did not record", "err", err)
+		}
+		return cargo.EncodeError(errAudit)
+	}
+	if err := s.Remove(r.Registry.IndexURL); err != nil && !errors.Is(err, ErrNoToken) {
+		c.log.Error("cargo login: the registry's plain token could not be removed, and is used before the key", "err", err)
+	}
+	c.log.Info("cargo registry key stored", "registry", sanitize.Line(r.Registry.IndexURL, 200), "kip", pk.ID(),
+		"caller", r.party.self.String())
+	return mustEncode(&cargo.Response{Kind: cargo.KindLogin})
 }
 
 // KeyRequest is a key message: Op is KeyGen or KeyPublicKey.
