@@ -351,7 +351,7 @@ func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
 		// An asymmetric token, bound to this very request.
 		var signed string
 		var err error
-		if resp, signed, err = c.pasetoResponse(sec.key, r); err != nil {
+		if resp, signed, err = c.pasetoResponse(sec, r); err != nil {
 			return c.fail(r, d, audit.Failed, err.Error(), cargo.Errorf("vigil could not sign the token: %v", err))
 		}
 		why += "; " + signed
@@ -401,8 +401,9 @@ func registryHost(indexURL string) string {
 // released is what a get releases: a plain token, or a key that signs an
 // asymmetric token for the request.
 type released struct {
-	tok credential.Token
-	key *ecdsa.PrivateKey
+	tok     credential.Token
+	key     *ecdsa.PrivateKey
+	subject string // the key's, for the sub claim
 }
 
 // fetch returns the token stored for r's registry, else its PASETO key, or
@@ -414,9 +415,9 @@ func (c *Cargo) fetch(r *request, d decider) (released, []byte) {
 		tok, err = s.Get(r.Registry.IndexURL)
 	}
 	if errors.Is(err, ErrNoToken) {
-		k, fail := c.fetchKey(s, r, d)
-		if fail != nil || k != nil {
-			return released{key: k}, fail
+		sec, fail := c.fetchKey(s, r, d)
+		if fail != nil || sec.key != nil {
+			return sec, fail
 		}
 	}
 	switch {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/credential/paseto"
 )
 
-// keyStore is a MemoryStore that also keeps PASETO keys.
+// keyStore is a MemoryStore that also keeps PASETO keys, without subjects.
 type keyStore struct {
 	*MemoryStore
 	keys *MemoryStore
@@ -22,6 +23,8 @@ type keyStore struct {
 func (s keyStore) GetKey(u string) (credential.Token, error)   { return s.keys.Get(u) }
 func (s keyStore) PutKey(u string, tok credential.Token) error { return s.keys.Put(u, tok) }
 func (s keyStore) RemoveKey(u string) error                    { return s.keys.Remove(u) }
+func (s keyStore) GetSubject(string) (string, error)           { return "", nil }
+func (s keyStore) PutSubject(string, string) error             { return errors.New("no subjects here") }
 
 // keyMessage sends a key message to the rig's agent.
 func (r *rig) keyMessage(op string) (string, error) {
@@ -31,7 +34,7 @@ func (r *rig) keyMessage(op string) (string, error) {
 		r.t.Fatal(err)
 	}
 	defer c.Close()
-	reply, err := agent.NewClient(c).Extension(CargoExtension, EncodeKeyRequest(op, indexURL))
+	reply, err := agent.NewClient(c).Extension(CargoExtension, EncodeKeyRequest(KeyRequest{Op: op, IndexURL: indexURL}))
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -62,8 +62,9 @@ func TestCargoPaseto(t *testing.T) {
 	must(t, cli.run("unlock", "--socket", a.sock))
 
 	// keygen prints the public key; public-key prints it again; a second
-	// keygen replaces nothing.
-	res = must(t, keyCmd("keygen"))
+	// keygen replaces nothing. The key's tokens carry the subject given.
+	const subject = "org:acme/ci-bot"
+	res = must(t, cli.run("cargo", "keygen", "--registry-url", reg.indexURL(), "--subject", subject, "--socket", a.sock))
 	pub := strings.TrimSpace(res.stdout)
 	pk, err := paseto.ParsePublicKey(pub)
 	if err != nil {
@@ -105,7 +106,7 @@ func TestCargoPaseto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims.Mutation != "publish" || claims.Name != "foo" || claims.Vers != "0.1.0" || claims.Cksum != e.Cksum {
+	if claims.Mutation != "publish" || claims.Name != "foo" || claims.Vers != "0.1.0" || claims.Cksum != e.Cksum || claims.Subject != subject {
 		t.Errorf("claims of the publish token: %+v", claims)
 	}
 
