@@ -49,6 +49,21 @@ Rules are tried in order; the first that matches decides; no match asks.
   forwarded = false        # true: match only forwarded requests; false/omitted: only local
   action = "allow"         # allow | ask | deny
 
+Rules for registry tokens and git credentials (see vigil help git-credential)
+name their purpose: cargo-read (index and downloads of a registry that wants
+a token), cargo-publish, cargo-yank, cargo-unyank, cargo-owners, or
+git-credential. Only such a rule matches a credential request: rules with no
+purpose, or "any", are about signatures. With no rule, every credential is
+asked for; a yes to cargo-read also lets the same program read that registry
+for 10 minutes. A plain token released for reading can publish too;
+asymmetric tokens (vigil help cargo) cannot.
+  [[rule]]
+  purpose = "cargo-read"   # or cargo-publish | cargo-yank | cargo-unyank | cargo-owners | git-credential
+  exe = "/usr/bin/cargo"   # the program the prompt names: cargo, or /usr/lib/git-core/git-remote-http
+  host = "registry.example"  # glob over the registry's (or git's) host, with :port if any
+  registry = "sparse+https://registry.example/index/"  # cargo only: glob over the index-url
+  action = "allow"         # allow: released unasked | ask | deny: refused unasked
+
 A key is offered to the servers its [[offer]] tables name (see vigil help
 why-not); keys that no offer names follow offer_default.
   [[offer]]
@@ -74,6 +89,18 @@ exe = "/usr/bin/ssh"
 purpose = "login"
 host = "git.example.com"
 action = "allow"
+
+# Builds read the company registry without a prompt; publishing still asks.
+[[rule]]
+purpose = "cargo-read"
+registry = "sparse+https://cargo.example.com/index/"
+action = "allow"
+
+# No git credential leaves for the old forge, whoever asks.
+[[rule]]
+purpose = "git-credential"
+host = "*.old-forge.example"
+action = "deny"
 
 # Nothing is signed for a forwarded agent.
 [[rule]]

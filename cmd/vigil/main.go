@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 )
@@ -91,7 +92,17 @@ func usage() string {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(commandLine(os.Args[0], os.Args[1:]), os.Stdout, os.Stderr))
+}
+
+// commandLine is the command to run, given the name vigil was run by. Run as
+// git-credential-vigil (a link to vigil, which git runs when credential.helper
+// is "vigil"), it is vigil git-credential.
+func commandLine(argv0 string, args []string) []string {
+	if strings.TrimSuffix(filepath.Base(argv0), ".exe") == gitHelperName {
+		return append([]string{gitCredentialCommand.name}, args...)
+	}
+	return args
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

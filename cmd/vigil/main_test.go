@@ -68,3 +68,22 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		argv0 string
+		args  []string
+		want  string
+	}{
+		{"/usr/bin/vigil", []string{"serve"}, "serve"},
+		{"/home/u/.local/bin/git-credential-vigil", []string{"get"}, "git-credential get"},
+		{"git-credential-vigil", nil, "git-credential"},
+		{"/opt/bin/git-credential-vigil.exe", []string{"store"}, "git-credential store"},
+		{"/usr/bin/git-credential-vigilant", []string{"get"}, "get"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(commandLine(tt.argv0, tt.args), " "); got != tt.want {
+			t.Errorf("commandLine(%q, %q) = %q, want %q", tt.argv0, tt.args, got, tt.want)
+		}
+	}
+}

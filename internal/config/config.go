@@ -89,6 +89,7 @@ type rule struct {
 	Exe       string `toml:"exe"`
 	Purpose   string `toml:"purpose"`
 	Host      string `toml:"host"`
+	Registry  string `toml:"registry"`
 	Forwarded bool   `toml:"forwarded"`
 	Action    string `toml:"action"`
 }
@@ -170,7 +171,7 @@ func Parse(text string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("rule %d: %w", i+1, err)
 		}
-		rules = append(rules, policy.Rule{N: i + 1, Key: r.Key, Exe: r.Exe, Purpose: r.Purpose, Host: r.Host, Forwarded: r.Forwarded, Action: action})
+		rules = append(rules, policy.Rule{N: i + 1, Key: r.Key, Exe: r.Exe, Purpose: r.Purpose, Host: r.Host, Registry: r.Registry, Forwarded: r.Forwarded, Action: action})
 		if err := rules[i].Validate(); err != nil {
 			return Config{}, fmt.Errorf("rule %d: %w", i+1, err)
 		}

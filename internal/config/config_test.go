@@ -32,6 +32,12 @@ func TestParse(t *testing.T) {
 				{N: 1, Exe: "/usr/bin/ssh-keygen", Purpose: "file", Action: policy.Allow},
 				{N: 2, Key: "SHA256:x", Forwarded: true, Action: policy.Deny},
 			}}},
+		{name: "credential rules", text: "[[rule]]\npurpose = \"cargo-read\"\nregistry = \"sparse+https://r.example/*\"\naction = \"allow\"\n[[rule]]\npurpose = \"git-credential\"\nhost = \"github.com\"\naction = \"deny\"\n",
+			want: Config{Rules: []policy.Rule{
+				{N: 1, Purpose: "cargo-read", Registry: "sparse+https://r.example/*", Action: policy.Allow},
+				{N: 2, Purpose: "git-credential", Host: "github.com", Action: policy.Deny},
+			}}},
+		{name: "credential rule with a key", text: "[[rule]]\npurpose = \"cargo-publish\"\nkey = \"SHA256:x\"\naction = \"allow\"\n", err: "rule 1: key"},
 		{name: "audit", text: "audit_dir = \"/var/tmp/a\"\non_audit_failure = \"continue\"\n", want: Config{AuditDir: "/var/tmp/a", OnAuditFailure: "continue"}},
 		{name: "bad audit failure", text: "on_audit_failure = \"ignore\"\n", err: "on_audit_failure"},
 		{name: "unlock", text: "[unlock]\nidle_timeout = \"5m\"\nmax_lifetime = \"0s\"\nmax_signatures = 20\n",
