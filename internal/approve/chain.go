@@ -78,6 +78,16 @@ func (c Chain) first() (Way, error) {
 	return nil, fmt.Errorf("approve: no approver could be reached (tried %s)", strings.Join(tried, "; "))
 }
 
+// Next names the way the next prompt would go through, or "" when none can
+// be reached: the audit record names the way that asked.
+func (c Chain) Next() string {
+	w, err := c.first()
+	if err != nil {
+		return ""
+	}
+	return w.String()
+}
+
 // String names the approvers, in order, for the audit log.
 func (c Chain) String() string {
 	names := make([]string, len(c))

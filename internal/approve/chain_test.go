@@ -52,3 +52,15 @@ func TestChainPassphrase(t *testing.T) {
 		t.Error("pinentry-only chain read a passphrase")
 	}
 }
+
+// Next names the way that would ask now, for the audit record.
+func TestChainNext(t *testing.T) {
+	noPinentry := &Pinentry{Program: "/nonexistent/pinentry"}
+	askpass := &Askpass{Program: "/bin/true"}
+	if got, want := (Chain{noPinentry, askpass}).Next(), askpass.String(); got != want {
+		t.Errorf("Next() = %q, want %q", got, want)
+	}
+	if got := (Chain{noPinentry, &Askpass{}}).Next(); got != "" {
+		t.Errorf("Next() with nothing reachable = %q, want \"\"", got)
+	}
+}
