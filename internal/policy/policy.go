@@ -253,7 +253,12 @@ func (r Rule) String() string {
 		field("key", r.Key, "any")
 	}
 	field("exe", r.Exe, "any")
-	field("purpose", r.Purpose, "any")
+	if r.Purpose == "" || r.Purpose == PurposeAny {
+		// Such a rule never releases a registry token or git credential.
+		b.WriteString(" purpose=any-signature")
+	} else {
+		field("purpose", r.Purpose, "")
+	}
 	if r.Host != "" {
 		field("host", r.Host, "")
 	}

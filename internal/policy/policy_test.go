@@ -105,6 +105,10 @@ func TestDecideCredentials(t *testing.T) {
 	if got, want := rules[2].String(), "rule 3: allow exe=/usr/bin/cargo purpose=cargo-publish host=registry.example:*"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
+	// A rule with no purpose covers signatures only, and says so.
+	if got, want := (Rule{N: 4, Action: Allow}).String(), "rule 4: allow key=any exe=any purpose=any-signature path=local-only"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
 }
 
 func TestValidate(t *testing.T) {
