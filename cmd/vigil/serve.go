@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -346,6 +347,9 @@ func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.
 		}
 	}
 	logger.Info("approvers", "order", chain.String(), "grant_for", cfg.GrantFor)
+	if !slices.Contains(chain, approve.Way(hub)) {
+		hub.NotAsked = "the approver list in vigil's configuration leaves out \"tui\": prompts go to " + chain.String() + ", not here"
+	}
 	if len(chain) == 1 && chain[0] == approve.Way(hub) {
 		logger.Warn("no askpass or pinentry program configured (--approver, --pinentry, the config file, or SSH_ASKPASS): " +
 			"only vigil watch can answer, and what no rule allows is refused while none is connected")

@@ -39,6 +39,10 @@ const outQueue = 64
 type Hub struct {
 	Grants GrantTable
 	Log    *slog.Logger
+	// NotAsked, when set, says why this hub gets no prompts (vigil's
+	// approver list leaves "tui" out): each watcher is told on connecting,
+	// rather than waiting for prompts that never come.
+	NotAsked string
 
 	mu       sync.Mutex
 	watchers map[*watcher]struct{}
@@ -174,6 +178,9 @@ func (h *Hub) ServeConn(ctx context.Context, c net.Conn, who *caller.Info) {
 	}
 	h.watchers[w] = struct{}{}
 	h.sendLocked(w, Message{Type: TypeGrants, Grants: table})
+	if h.NotAsked != "" {
+		h.sendLocked(w, Message{Type: TypeError, Text: h.NotAsked})
+	}
 	for _, id := range slices.Sorted(maps.Keys(h.prompts)) {
 		h.sendLocked(w, h.prompts[id].msg)
 	}

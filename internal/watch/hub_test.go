@@ -265,3 +265,15 @@ func TestHubGrants(t *testing.T) {
 		t.Errorf("after revoke: %+v, revoked by %q", tb.Grants(), tb.revoked)
 	}
 }
+
+// A hub that is not among the approvers says so to each watcher.
+func TestHubNotAsked(t *testing.T) {
+	h, path, _ := startHub(t)
+	h.mu.Lock() // vigil serve sets it before serving; the hub is serving here
+	h.NotAsked = "prompts go elsewhere"
+	h.mu.Unlock()
+	c := connect(t, path)
+	if m := c.expect(TypeError); m.Text != h.NotAsked {
+		t.Errorf("error %q, want %q", m.Text, h.NotAsked)
+	}
+}
