@@ -20,6 +20,8 @@ command -v ssh-agent >/dev/null || need_pkgs="$need_pkgs openssh-client"
 command -v dbus-daemon >/dev/null || need_pkgs="$need_pkgs dbus-daemon"
 command -v groff >/dev/null || need_pkgs="$need_pkgs groff-base"
 command -v setpriv >/dev/null || need_pkgs="$need_pkgs util-linux"
+# vigil watch is driven in a real terminal: tmux send-keys and capture-pane.
+command -v tmux >/dev/null || need_pkgs="$need_pkgs tmux"
 # Shell completion is tested in each shell; the units under a real systemd --user.
 command -v zsh >/dev/null || need_pkgs="$need_pkgs zsh"
 command -v fish >/dev/null || need_pkgs="$need_pkgs fish"

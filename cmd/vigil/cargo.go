@@ -93,7 +93,7 @@ func readTokenFromTerminal(registry string) (credential.Token, error) {
 
 var cargoCommand = &command{
 	name:     "cargo",
-	synopsis: "keygen|public-key --registry-url URL [--socket PATH]",
+	synopsis: "keygen|public-key --registry-url URL [--subject SUB] [--socket PATH]",
 	summary:  "create or show a registry's key for asymmetric (PASETO) cargo tokens",
 	help: `Asymmetric cargo tokens (RFC 3231, cargo:paseto, on stable cargo): the running
 agent keeps a P-384 secret key for the registry in its encrypted key store
@@ -104,8 +104,15 @@ operation, crate, version and checksum it was approved for, and names the
 registry and key in its footer; the secret key never leaves the agent.
 
   keygen      creates the registry's key (never replacing one) and prints its
-              public key (k3.public...) to register with the registry.
+              public key (k3.public...) to register with the registry. With
+              --subject, its tokens carry that sub claim (what cargo's
+              registry.secret-key-subject does), for registries that want one.
   public-key  prints the public key again.
+
+A key made elsewhere (a k3.secret... PASERK, as cargo:paseto takes) is
+imported by giving it to cargo login as the token: vigil stores it as the
+registry's key, replacing any key and plain token the registry had. cargo
+logout forgets the key with the token.
 
 URL is the registry's index URL exactly as cargo names it: the index in
 .cargo/config.toml, with its sparse+ prefix for a sparse registry
@@ -114,6 +121,7 @@ URL is the registry's index URL exactly as cargo names it: the index in
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
 		url := fs.String("registry-url", "", "the registry's index `URL`, as cargo names it")
+		subject := fs.String("subject", "", "keygen: the `SUB` claim of the key's tokens")
 		return func(args []string, stdout, stderr io.Writer) error {
 			// The flags may follow the operation: vigil cargo keygen --registry-url URL.
 			if len(args) > 1 {
@@ -132,7 +140,7 @@ URL is the registry's index URL exactly as cargo names it: the index in
 			if err != nil {
 				return err
 			}
-			reply, err := control(path, broker.CargoExtension, broker.EncodeKeyRequest(args[0], *url))
+			reply, err := control(path, broker.CargoExtension, broker.EncodeKeyRequest(broker.KeyRequest{Op: args[0], IndexURL: *url, Subject: *subject}))
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,9 @@ func check(path string, stdout io.Writer) error {
 		return d.String()
 	}
 	show("socket", cfg.Socket)
-	show("approver", cfg.Approver)
+	show("approver", strings.Join(cfg.Approvers, ", "))
+	show("askpass", cfg.Askpass)
+	show("pinentry", cfg.Pinentry)
 	show("prompt_timeout", dur(cfg.PromptTimeout))
 	show("lifetime", dur(cfg.Lifetime))
 	show("audit_dir", cfg.AuditDir)
@@ -70,7 +72,7 @@ func check(path string, stdout io.Writer) error {
 	show("unlock", fmt.Sprintf("idle %s, lifetime %s, signatures %s", limit(cfg.Unlock.IdleTimeout),
 		limit(cfg.Unlock.MaxLifetime), signatures))
 	if len(cfg.Rules) == 0 {
-		fmt.Fprintln(stdout, "no rules: every signature asks")
+		fmt.Fprintln(stdout, "no rules: every signature and credential asks")
 	}
 	for _, r := range cfg.Rules {
 		fmt.Fprintln(stdout, r.String())

@@ -14,8 +14,9 @@ const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config
 (~/.config/vigil/config.toml) unless --config says otherwise. Unknown keys are
 errors.
   socket = "PATH"            # as vigil serve --socket
-  approver = "PROGRAM"       # as vigil serve --approver
-  pinentry = "PROGRAM"       # as vigil serve --pinentry: ask with pinentry instead
+  approver = ["tui", "pinentry", "askpass"]  # the ways to ask, in order (this is the default)
+  askpass = "PROGRAM"        # as vigil serve --approver
+  pinentry = "PROGRAM"       # as vigil serve --pinentry
   grant_for = "5m"           # what pinentry's "Allow for ..." button grants; "0s": no such button
   prompt_timeout = "60s"     # as vigil serve --prompt-timeout
   lifetime = "8h"            # as vigil serve --lifetime
@@ -26,6 +27,13 @@ errors.
   notify = true              # desktop notifications (org.freedesktop.Notifications on the session
                              # bus): each signature a person or grant allowed, each refusal, each
                              # prompt waiting for an answer; false: none
+
+For each prompt, the first way in the approver list that can be reached
+asks: "tui" when a vigil watch is connected (see vigil help watch),
+"pinentry" when its program is configured and executable, "askpass" when a
+program is configured. The way chosen decides; when none can be reached,
+the request is refused and the log names each way tried. The older form,
+approver set to a program's path, still works: it names the askpass program.
 
   [unlock]                   # the unlock window (see vigil help unlock)
   idle_timeout = "15m"       # sliding: each signature restarts it; "0s": no limit
@@ -41,6 +49,21 @@ Rules are tried in order; the first that matches decides; no match asks.
   forwarded = false        # true: match only forwarded requests; false/omitted: only local
   action = "allow"         # allow | ask | deny
 
+Rules for registry tokens and git credentials (see vigil help git-credential)
+name their purpose: cargo-read (index and downloads of a registry that wants
+a token), cargo-publish, cargo-yank, cargo-unyank, cargo-owners, or
+git-credential. Only such a rule matches a credential request: rules with no
+purpose, or "any", are about signatures. With no rule, every credential is
+asked for; a yes to cargo-read also lets the same program read that registry
+for 10 minutes. A plain token released for reading can publish too;
+asymmetric tokens (vigil help cargo) cannot.
+  [[rule]]
+  purpose = "cargo-read"   # or cargo-publish | cargo-yank | cargo-unyank | cargo-owners | git-credential
+  exe = "/usr/bin/cargo"   # the program the prompt names: cargo, or /usr/lib/git-core/git-remote-http
+  host = "registry.example"  # glob over the registry's (or git's) host, with :port if any
+  registry = "sparse+https://registry.example/index/"  # cargo only: glob over the index-url
+  action = "allow"         # allow: released unasked | ask | deny: refused unasked
+
 A key is offered to the servers its [[offer]] tables name (see vigil help
 why-not); keys that no offer names follow offer_default.
   [[offer]]
@@ -51,7 +74,9 @@ why-not); keys that no offer names follow offer_default.
 // configExample is a whole file for the man page's EXAMPLE section;
 // configman_test.go checks that vigil accepts it.
 const configExample = `# Started by systemd, vigil does not see the shell's SSH_ASKPASS.
-approver = "/usr/bin/ssh-askpass"
+# vigil watch, when one runs, asks first; otherwise ssh-askpass.
+approver = ["tui", "askpass"]
+askpass = "/usr/bin/ssh-askpass"
 prompt_timeout = "30s"
 
 [unlock]
@@ -64,6 +89,18 @@ exe = "/usr/bin/ssh"
 purpose = "login"
 host = "git.example.com"
 action = "allow"
+
+# Builds read the company registry without a prompt; publishing still asks.
+[[rule]]
+purpose = "cargo-read"
+registry = "sparse+https://cargo.example.com/index/"
+action = "allow"
+
+# No git credential leaves for the old forge, whoever asks.
+[[rule]]
+purpose = "git-credential"
+host = "*.old-forge.example"
+action = "deny"
 
 # Nothing is signed for a forwarded agent.
 [[rule]]

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -165,7 +164,7 @@ func runningAgent(flagPath string) (string, error) {
 // control sends one vigil extension message and returns the reply after
 // the success byte.
 func control(sock, name string, contents []byte) ([]byte, error) {
-	c, err := net.Dial("unix", sock)
+	c, err := dialAgent(sock)
 	if err != nil {
 		return nil, fmt.Errorf("vigil agent not running at %s: %w", sock, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"golang.org/x/crypto/ssh/agent"
@@ -60,7 +59,7 @@ agent answers there (a socket that systemd holds for vigil starts it).
 
 // agentAnswers checks that an SSH agent answers a key list request on sock.
 func agentAnswers(sock string) error {
-	c, err := net.DialTimeout("unix", sock, 10*time.Second)
+	c, err := dialAgent(sock)
 	if err != nil {
 		return fmt.Errorf("no agent answers on %s: %v\n"+
 			"  start one with: vigil serve (in the background), or have systemd start it: vigil install --user", sock, err)

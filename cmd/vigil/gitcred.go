@@ -10,6 +10,11 @@ import (
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
 
+// gitHelperName is the name that makes vigil git's credential helper: git
+// runs "git credential-vigil" for credential.helper = vigil, and git finds
+// git-credential-vigil on PATH.
+const gitHelperName = "git-credential-vigil"
+
 var gitCredentialCommand = &command{
 	name:     "git-credential",
 	synopsis: "get|store|erase",
@@ -18,7 +23,11 @@ var gitCredentialCommand = &command{
 with
   git config --global credential.helper "/path/to/vigil git-credential"
 and git runs it as vigil git-credential get, store or erase, with the request
-on stdin. It holds nothing: it forwards the request to the running vigil
+on stdin. Or give vigil the name git looks for, a link on PATH named
+git-credential-vigil, and name the helper "vigil":
+  ln -s "$(command -v vigil)" ~/.local/bin/git-credential-vigil
+  git config --global credential.helper vigil
+Run by that name, vigil is vigil git-credential. It holds nothing: it forwards the request to the running vigil
 agent (SSH_AUTH_SOCK, then vigil's own socket), which keeps the credentials
 in its encrypted key store, keyed by protocol://host[/path].
 

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,7 +266,7 @@ func agentKeys() ([]*agent.Key, error) {
 	if sock == "" {
 		return nil, errors.New("SSH_AUTH_SOCK is not set: point it at vigil first (eval \"$(vigil env)\"), or use --pub FILE")
 	}
-	c, err := net.DialTimeout("unix", sock, 10*time.Second)
+	c, err := dialAgent(sock)
 	if err != nil {
 		return nil, fmt.Errorf("no agent answers on SSH_AUTH_SOCK (%s): %v", sock, err)
 	}

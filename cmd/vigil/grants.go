@@ -10,19 +10,20 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
+	"github.com/vigil-agent/vigil/internal/watch"
 )
 
 var grantsCommand = &command{
 	name:     "grants",
 	synopsis: "[--json] | vigil grants revoke ID|all",
 	summary:  "list the live grants, or end them at once",
-	help: `A grant is what "Allow for 5 min" makes (see vigil help serve, --pinentry): it
+	help: `A grant is what pinentry's "Allow for 5 min" or vigil watch's g makes: it
 lets exactly one program (path and content hash), started by the same program
 as when it was granted (the git behind ssh or ssh-keygen, else its parent),
 sign with one key for one purpose (and, for a login, one verified host),
-locally or forwarded as it was, until it expires. Grants are dropped on every lock and when the unlock window
-ends. "vigil grants" lists them; "vigil grants revoke ID" or "revoke all" ends
-them at once.
+locally or forwarded as it was, until it expires. Grants are dropped on every
+lock and when the unlock window ends. "vigil grants" lists them; "vigil grants
+revoke ID" or "revoke all" ends them at once; so does r in vigil watch.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
@@ -75,10 +76,14 @@ them at once.
 				if runBy == "" {
 					runBy = "-"
 				}
+				expires := g.Expires.Local().Format(time.TimeOnly)
+				if watch.AtLock(g.Expires, time.Now()) {
+					expires = "until lock"
+				}
 				// Paths and names come from callers: escaped, never raw to a terminal.
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, sanitize.Line(g.Exe, 0),
 					sanitize.Line(runBy, 0), g.Key, sanitize.Line(g.Purpose, 0), sanitize.Line(host, 0), where,
-					g.Expires.Local().Format(time.TimeOnly), g.Used)
+					expires, g.Used)
 			}
 			return w.Flush()
 		}

@@ -212,12 +212,13 @@ func approverNote(confDir string, stderr io.Writer) {
 		fmt.Fprintf(stderr, "vigil: warning: the service will not start until the config file is fixed: %v\n", err)
 		return
 	}
-	if cfg.Approver != "" {
+	if cfg.Askpass != "" || cfg.Pinentry != "" {
 		return
 	}
-	fmt.Fprintf(stderr, "vigil: warning: no approver in %s: started by systemd, vigil does not see\n"+
-		"your shell's SSH_ASKPASS and refuses every signature no rule allows. Add a line such as\n"+
-		"  approver = \"/usr/bin/ssh-askpass\"\n"+
+	fmt.Fprintf(stderr, "vigil: warning: no askpass or pinentry in %s: started by systemd, vigil does not\n"+
+		"see your shell's SSH_ASKPASS and refuses every signature no rule allows unless vigil watch runs\n"+
+		"in a terminal. Add a line such as\n"+
+		"  askpass = \"/usr/bin/ssh-askpass\"\n"+
 		"(a graphical approver also needs DISPLAY or WAYLAND_DISPLAY in systemctl --user show-environment;\n"+
 		"desktop sessions put them there.)\n", filepath.Join(confDir, "vigil", "config.toml"))
 }

@@ -92,7 +92,7 @@ func TestInstallWritesUnits(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(stderr, `approver = "/usr/bin/ssh-askpass"`) {
+	if !strings.Contains(stderr, `askpass = "/usr/bin/ssh-askpass"`) {
 		t.Errorf("no warning about the missing approver:\n%s", stderr)
 	}
 	verifyUnits(t, home)
@@ -101,7 +101,7 @@ func TestInstallWritesUnits(t *testing.T) {
 	os.MkdirAll(filepath.Join(home, ".config", "vigil"), 0o700)
 	os.WriteFile(filepath.Join(home, ".config", "vigil", "config.toml"), []byte("approver = \"/bin/true\"\n"), 0o600)
 	code, stdout, stderr = runVigil("install", "--user", "--no-systemctl", "--bin", bin)
-	if code != 0 || strings.Count(stdout, "unchanged: ") != 2 || strings.Contains(stderr, "approver") {
+	if code != 0 || strings.Count(stdout, "unchanged: ") != 2 || strings.Contains(stderr, "askpass") {
 		t.Errorf("second vigil install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

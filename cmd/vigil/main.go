@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"strings"
 )
 
-var version = "devel"
+// version is set by release builds (scripts/release.sh) with
+// -ldflags "-X main.version=VERSION"; see versionString otherwise.
+var version string
 
 // errUsage marks an error whose message was already printed and whose exit
 // status is 2, as for flag parsing errors.
@@ -35,7 +39,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{serveCommand, envCommand, checkCommand, keyCommand, unlockCommand, lockCommand, statusCommand, grantsCommand, pinsCommand, whyNotCommand, auditCommand, installCommand, gitCommand, gitCredentialCommand, cargoCommand, completionCommand, versionCommand}
+	commands = []*command{serveCommand, envCommand, checkCommand, keyCommand, unlockCommand, lockCommand, statusCommand, grantsCommand, watchCommand, pinsCommand, whyNotCommand, auditCommand, installCommand, gitCommand, gitCredentialCommand, cargoCommand, completionCommand, versionCommand}
 }
 
 func lookup(name string) *command {
@@ -88,7 +92,17 @@ func usage() string {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(commandLine(os.Args[0], os.Args[1:]), os.Stdout, os.Stderr))
+}
+
+// commandLine is the command to run, given the name vigil was run by. Run as
+// git-credential-vigil (a link to vigil, which git runs when credential.helper
+// is "vigil"), it is vigil git-credential.
+func commandLine(argv0 string, args []string) []string {
+	if strings.TrimSuffix(filepath.Base(argv0), ".exe") == gitHelperName {
+		return append([]string{gitCredentialCommand.name}, args...)
+	}
+	return args
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -165,6 +179,20 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if err := noArgs(args, stderr); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "vigil", version)
+	fmt.Fprintln(stdout, "vigil", versionString())
 	return nil
+}
+
+// versionString is the version set at link time or else the one the Go
+// toolchain recorded: the module version for `go install …@vX.Y.Z`, or in
+// a git checkout a pseudo-version naming the commit (+dirty when
+// modified). "devel" when neither is known.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

@@ -20,7 +20,7 @@ func TestRunExitCodes(t *testing.T) {
 		stdout, stderr string
 	}{
 		{nil, 2, "", "Usage:"},
-		{[]string{"--version"}, 0, "vigil devel", ""},
+		{[]string{"--version"}, 0, "vigil devel", ""}, // no -X, no vcs stamp in tests
 		{[]string{"version", "x"}, 2, "", "unexpected argument"},
 		{[]string{"serve", "-h"}, 0, "", "Usage: vigil serve"},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
@@ -65,6 +65,25 @@ func TestShellQuote(t *testing.T) {
 	} {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		argv0 string
+		args  []string
+		want  string
+	}{
+		{"/usr/bin/vigil", []string{"serve"}, "serve"},
+		{"/home/u/.local/bin/git-credential-vigil", []string{"get"}, "git-credential get"},
+		{"git-credential-vigil", nil, "git-credential"},
+		{"/opt/bin/git-credential-vigil.exe", []string{"store"}, "git-credential store"},
+		{"/usr/bin/git-credential-vigilant", []string{"get"}, "get"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(commandLine(tt.argv0, tt.args), " "); got != tt.want {
+			t.Errorf("commandLine(%q, %q) = %q, want %q", tt.argv0, tt.args, got, tt.want)
 		}
 	}
 }

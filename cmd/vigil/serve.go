@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/notify"
 	"github.com/vigil-agent/vigil/internal/pins"
 	"github.com/vigil-agent/vigil/internal/secmem"
+	"github.com/vigil-agent/vigil/internal/watch"
 )
 
 var serveCommand = &command{
@@ -38,10 +41,16 @@ on stdout (csh syntax with -c, fish with -f), so that eval "$(vigil serve &)"
 works. Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe
 keys, remove the socket, exit 0. SIGHUP: re-read the rules.
 
-Every signature needs a decision: a rule in the config file, or a person's
-yes through the approver, a program with OpenSSH's SSH_ASKPASS contract (the
-prompt text as its only argument, SSH_ASKPASS_PROMPT=confirm; exit 0 with no
-output or "yes" approves). With no approver, what no rule allows is refused.
+Every signature needs a decision: a rule in the config file, a grant, or a
+person's yes. For each prompt vigil asks through the first approver that can
+be reached, in the config file's order (approver = ["tui", "pinentry",
+"askpass"] by default): "tui" is a vigil watch connected to the control
+socket (see vigil help watch); "pinentry" a pinentry program (--pinentry;
+Allow once, Allow for a while, Deny); "askpass" a program with OpenSSH's
+SSH_ASKPASS contract (--approver: the prompt text as its only argument,
+SSH_ASKPASS_PROMPT=confirm; exit 0 with no output or "yes" approves). When
+none can be reached, what no rule or grant allows is refused, and the log
+names each approver tried.
 
 Started by systemd with a socket (LISTEN_FDS), vigil serves that socket and
 reports READY=1.
@@ -53,12 +62,19 @@ Default socket: $XDG_RUNTIME_DIR/vigil/agent.sock, or ~/.vigil/agent.sock when
 XDG_RUNTIME_DIR is not set. That directory is vigil's own: created 0700, and
 vigil refuses to start if it is a symlink, owned by another user or open to
 others. A --socket in another directory is used as given (like ssh-agent -a).
+The control socket for vigil watch is beside the agent's (0600, the agent's
+own user only): control.sock beside agent.sock, or the agent's socket path
+with ".control" added.
+
+On Windows (untested), vigil listens on the named pipe
+\\.\pipe\openssh-ssh-agent, where Windows' OpenSSH looks for the agent, and
+only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		o := &serveOptions{}
 		fs.StringVar(&o.socket, "socket", "", "listen on `PATH` instead of the default socket")
-		fs.StringVar(&o.approver, "approver", "", "approver `PROGRAM` (default: $SSH_ASKPASS)")
-		fs.StringVar(&o.pinentry, "pinentry", "", "ask with the pinentry `PROGRAM` (Allow once, Allow for a while, Deny) instead of the approver")
+		fs.StringVar(&o.approver, "approver", "", "the askpass approver's `PROGRAM` (default: askpass in the config file, then $SSH_ASKPASS)")
+		fs.StringVar(&o.pinentry, "pinentry", "", "the pinentry approver's `PROGRAM` (Allow once, Allow for a while, Deny); by default asked before askpass")
 		fs.DurationVar(&o.promptTimeout, "prompt-timeout", 0, "refuse a signature nobody answered within `DURATION` (default 60s)")
 		fs.DurationVar(&o.lifetime, "lifetime", 0, "remove keys added without ssh-add -t after `DURATION` (default: keep)")
 		fs.StringVar(&o.config, "config", "", "read configuration from `FILE` (must exist; default: see vigil help check)")
@@ -107,7 +123,6 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	approverProgram := firstSet(o.approver, cfg.Approver, os.Getenv("SSH_ASKPASS"))
 	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, 60*time.Second)
 	if promptTimeout < time.Second {
 		return fmt.Errorf("--prompt-timeout %v is too short for a person to answer (at least 1s)", promptTimeout)
@@ -168,24 +183,13 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		defer notifier.Close()
 		acfg.Notifier = notifier
 	}
-	switch pin := firstSet(o.pinentry, cfg.Pinentry); {
-	case pin != "":
-		path, err := executable(pin)
-		if err != nil {
-			return err
-		}
-		acfg.Approver = pinentryApprover{&approve.Pinentry{Program: path, Env: approverEnv(), GrantFor: cfg.GrantFor}}
-		logger.Info("approver", "pinentry", path, "grant_for", cfg.GrantFor)
-	case approverProgram != "":
-		path, err := executable(approverProgram)
-		if err != nil {
-			return err
-		}
-		acfg.Approver = &approve.Askpass{Program: path, Env: approverEnv()}
-		logger.Info("approver", "program", path)
-	default:
-		logger.Warn("no approver configured (--approver, --pinentry, the config file, or SSH_ASKPASS): what no rule allows will be refused")
+	hub := &watch.Hub{Log: logger}
+	chain, err := approvers(o, cfg, hub, logger)
+	if err != nil {
+		return err
 	}
+	acfg.Approver = chain
+	acfg.OnGrantsChanged = hub.GrantsChanged
 
 	ln, err := listen(socket, ownDir, logger)
 	if err != nil {
@@ -193,17 +197,34 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	socket = ln.Addr().String()
+	// The control socket is vigil watch's: beside the agent's, in the same
+	// directory, with the same checks.
+	ctl, err := daemon.Listen(controlSocket(socket), daemon.ListenOptions{OwnDir: ownDir, Log: logger})
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer ctl.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprint(stdout, exportLine(o, socket))
 	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout, "rules", len(cfg.Rules))
 	ag := agent.New(acfg)
+	hub.Grants = ag
 	go reloadOnHangup(ctx, o.config, ag, auditLog, logger)
+	controlDone := make(chan struct{})
+	go func() {
+		defer close(controlDone)
+		if err := daemon.Serve(ctx, ctl.Listener, hub, logger); err != nil {
+			logger.Error("control socket failed: vigil watch cannot connect", "err", err)
+		}
+	}()
 	if err := daemon.Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
 		logger.Warn("could not tell systemd the agent is ready", "err", err)
 	}
 	err = daemon.Serve(ctx, ln.listener(), ag, logger)
+	stop()
+	<-controlDone
 	logger.Info("shutting down: keys wiped, socket removed")
 	return err
 }
@@ -239,16 +260,16 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 type agentSocket interface {
 	Addr() net.Addr
 	Close() error
-	listener() *net.UnixListener
+	listener() net.Listener
 }
 
 type ownSocket struct{ *daemon.Socket }
 
-func (s ownSocket) listener() *net.UnixListener { return s.UnixListener }
+func (s ownSocket) listener() net.Listener { return s.Listener }
 
 type activatedSocket struct{ *net.UnixListener }
 
-func (s activatedSocket) listener() *net.UnixListener { return s.UnixListener }
+func (s activatedSocket) listener() net.Listener { return s.UnixListener }
 
 func listen(socket string, ownDir bool, logger *slog.Logger) (agentSocket, error) {
 	act, err := daemon.Activated(os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"))
@@ -276,33 +297,74 @@ func executable(program string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+	// Windows has no execute bits: there, any file will do.
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 && runtime.GOOS != "windows" {
 		return "", fmt.Errorf("approver %s is not an executable file", path)
 	}
 	return path, nil
 }
 
-// pinentryApprover offers pinentry's grant button to the agent, and only
-// when the agent says the request can be scoped for a grant.
-type pinentryApprover struct{ p *approve.Pinentry }
-
-func (a pinentryApprover) Confirm(ctx context.Context, text string) (bool, error) {
-	ok, _, err := a.ConfirmGrant(ctx, text, false)
-	return ok, err
-}
-
-func (a pinentryApprover) ConfirmGrant(ctx context.Context, text string, offerGrant bool) (bool, time.Duration, error) {
-	p := a.p
-	if !offerGrant {
-		once := *a.p
-		once.GrantFor = 0
-		p = &once
+// approvers builds the ways to ask, in the configured order (by default
+// vigil watch, then pinentry, then askpass, each if configured).
+func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.Logger) (approve.Chain, error) {
+	askpass := firstSet(o.approver, cfg.Askpass, os.Getenv("SSH_ASKPASS"))
+	pin := firstSet(o.pinentry, cfg.Pinentry)
+	order, explicit := cfg.Approvers, cfg.Approvers != nil
+	if !explicit {
+		order = config.DefaultApprovers
 	}
-	d, err := p.Decide(ctx, text)
-	return d.Allow, d.GrantFor, err
+	var chain approve.Chain
+	for _, name := range order {
+		switch name {
+		case config.ApproverTUI:
+			chain = append(chain, hub)
+		case config.ApproverPinentry:
+			if pin == "" {
+				if explicit {
+					logger.Warn("approver lists pinentry, but no pinentry program is configured (--pinentry, pinentry in the config file)")
+					chain = append(chain, &approve.Pinentry{})
+				}
+				continue
+			}
+			path, err := executable(pin)
+			if err != nil {
+				return nil, err
+			}
+			chain = append(chain, &approve.Pinentry{Program: path, Env: approverEnv(), GrantFor: cfg.GrantFor})
+		case config.ApproverAskpass:
+			if askpass == "" {
+				if explicit {
+					logger.Warn("approver lists askpass, but no askpass program is configured (--approver, askpass in the config file, SSH_ASKPASS)")
+					chain = append(chain, &approve.Askpass{})
+				}
+				continue
+			}
+			path, err := executable(askpass)
+			if err != nil {
+				return nil, err
+			}
+			chain = append(chain, &approve.Askpass{Program: path, Env: approverEnv()})
+		}
+	}
+	logger.Info("approvers", "order", chain.String(), "grant_for", cfg.GrantFor)
+	if !slices.Contains(chain, approve.Way(hub)) {
+		hub.NotAsked = "the approver list in vigil's configuration leaves out \"tui\": prompts go to " + chain.String() + ", not here"
+	}
+	if len(chain) == 1 && chain[0] == approve.Way(hub) {
+		logger.Warn("no askpass or pinentry program configured (--approver, --pinentry, the config file, or SSH_ASKPASS): " +
+			"only vigil watch can answer, and what no rule allows is refused while none is connected")
+	}
+	return chain, nil
 }
 
-func (a pinentryApprover) String() string { return a.p.String() }
+// controlSocket is where vigil watch connects: control.sock beside the
+// default agent.sock, or the agent's socket path with ".control" added.
+func controlSocket(agentSocket string) string {
+	if filepath.Base(agentSocket) == "agent.sock" {
+		return filepath.Join(filepath.Dir(agentSocket), "control.sock")
+	}
+	return agentSocket + ".control"
+}
 
 // openAudit opens the audit log. A log that cannot be opened stops vigil
 // from starting: signing without a record is what on_audit_failure =
@@ -366,6 +428,9 @@ func socketPath(flagPath, cfgPath string) (string, bool, error) {
 	if p := firstSet(flagPath, cfgPath); p != "" {
 		abs, err := filepath.Abs(p)
 		return abs, false, err
+	}
+	if runtime.GOOS == "windows" {
+		return daemon.OpenSSHPipe, false, nil
 	}
 	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
 		return filepath.Join(rt, "vigil", "agent.sock"), true, nil

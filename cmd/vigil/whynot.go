@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"text/tabwriter"
 
 	"golang.org/x/crypto/ssh"
@@ -48,7 +47,7 @@ git commit signing, paramiko) see every key.
 			if err != nil {
 				return err
 			}
-			c, err := net.Dial("unix", path)
+			c, err := dialAgent(path)
 			if err != nil {
 				return fmt.Errorf("vigil agent not running at %s: %w", path, err)
 			}

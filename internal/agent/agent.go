@@ -81,6 +81,10 @@ type Config struct {
 	// passphrase. OnLock is called when the window ends or vigil lock runs.
 	OnUnlock func(passphrase []byte)
 	OnLock   func()
+	// OnGrantsChanged, if set, is called after a grant is made, used,
+	// revoked or dropped, so that a watcher can show the table again. It
+	// must not block.
+	OnGrantsChanged func()
 	// Window limits how long private keys stay in memory.
 	Window WindowLimits
 	// CooldownStrikes prompts in a row for one program that end in a

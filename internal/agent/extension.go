@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/caller"
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 // Extension serves one kind of vigil extension message. Its reply is sent
@@ -38,6 +39,12 @@ type ExtensionRequest struct {
 func (r *ExtensionRequest) Ask(ctx context.Context, text string) (bool, string) {
 	outcome, why := r.agent.ask(ctx, r.Caller, text)
 	return outcome == outcomeSigned, why
+}
+
+// Decide applies the policy rules in force (those of the latest reload) to
+// req, a credential request the handler describes with verified facts.
+func (r *ExtensionRequest) Decide(req policy.Request) policy.Decision {
+	return r.agent.rules.Load().Decide(req)
 }
 
 // Record appends ev to the audit log and reports whether the request must

@@ -74,8 +74,15 @@ var outcomeDecision = map[string]audit.Decision{
 	outcomeCancelled: audit.Cancelled,
 }
 
-// approverName says which way a person was asked, for the record.
+// approverName says which way a person was asked, for the record: for an
+// approver that chooses among several ways (approve.Chain), the way it
+// would use now.
 func (a *Agent) approverName() string {
+	if c, ok := a.cfg.Approver.(interface{ Next() string }); ok {
+		if name := c.Next(); name != "" {
+			return name
+		}
+	}
 	if s, ok := a.cfg.Approver.(fmt.Stringer); ok {
 		return s.String()
 	}

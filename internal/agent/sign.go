@@ -191,6 +191,7 @@ func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in inten
 	exact := scope.Validate() == nil
 	for {
 		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
+			a.grantsChanged() // its use count
 			by.Grant = fmt.Sprint(g.ID)
 			return outcomeSigned, fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
 		}
@@ -228,8 +229,10 @@ func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in inten
 // askPerson puts one request in front of a person, counts the answer for
 // the program's cooldown, and makes the grant the person chose.
 func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, d policy.Decision, note string, scope policy.Scope, by *audit.By, canGrant bool) (outcome, why string) {
-	by.Approver = a.approverName()
 	outcome, why, grantFor := a.decide(ctx, c, key, in, dest, note, canGrant)
+	// Named after the prompt: the way that could be reached when it was
+	// shown, not when the request started waiting for its turn.
+	by.Approver = a.approverName()
 	if a.cooldown.Note(scope.Program(), cooldownOutcome(outcome), a.cfg.Now()) {
 		a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
 			"program", c.who.Program().String())
@@ -241,6 +244,7 @@ func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in int
 	if grantFor > 0 {
 		id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
 		if err == nil {
+			a.grantsChanged()
 			by.Grant = fmt.Sprint(id)
 			why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
 			a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),

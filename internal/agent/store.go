@@ -180,6 +180,7 @@ func (a *Agent) endWindow(reason string) {
 		a.cfg.OnLock()
 	}
 	dropped := a.grants.Drop()
+	a.grantsChanged()
 	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added, "grants_dropped", dropped)
 	a.record(audit.Event{Kind: audit.KindWindowEnded, Decision: audit.Allowed,
 		Detail: fmt.Sprintf("%s; %d keys added with ssh-add removed", reason, added)})
@@ -240,6 +241,7 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		a.window.close("locked by vigil lock")
 		a.cfg.Keys.Wipe() // also when no window was open
 		a.grants.Drop()
+		a.grantsChanged()
 		if a.cfg.OnLock != nil {
 			a.cfg.OnLock()
 		}
@@ -268,6 +270,7 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		if n == 0 && what != "all" {
 			return nil, fmt.Errorf("no grant %s", what)
 		}
+		a.grantsChanged()
 		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%d grants)", what, n), start)
 		return []byte(fmt.Sprint(n)), nil
 	case extPins:

@@ -25,11 +25,16 @@
 //
 // # Decisions
 //
-//   - get publish, yank, unyank, owners: always asks, showing the operation,
+//   - Every get first goes through the policy rules that name its purpose
+//     (cargo-read, cargo-publish, cargo-yank, cargo-unyank, cargo-owners),
+//     matched on the registry's index-url and its host and on the program
+//     asking (cargo, past vigil's plugin): deny refuses without asking,
+//     allow releases without asking, ask (or no rule) asks as below. No
+//     rule that fails to name a credential purpose matches.
+//   - get publish, yank, unyank, owners: asks, showing the operation,
 //     crate, version, checksum, registry and the calling program with its
 //     parents. A yes releases the token with cache "never" and
 //     operation_independent false, so cargo asks again for the next one.
-//     Policy rules are not consulted yet: none can allow a mutation.
 //   - get read: asks, and a yes makes a read grant: for ReadGrant, reads of
 //     the same registry by the same program (executable path and content
 //     hash) are allowed without asking, so a build is not a stream of
@@ -37,7 +42,9 @@
 //     A plain token released for reading is good for publishing too; the
 //     read prompt says that as well.
 //   - login stores the token (checked by credential.ValidToken), logout
-//     removes it; neither asks.
+//     removes it; neither asks. A login token that is a k3.secret PASERK
+//     is stored as the registry's PASETO key instead (paseto.go), and
+//     logout removes that key too.
 //   - Tokens are kept in vigil's encrypted key store (VaultStore), opened
 //     for the agent's unlock window (UnlockVault, Lock). While it is locked,
 //     every request that needs a token, login and logout included, fails
@@ -62,6 +69,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -74,6 +82,8 @@ import (
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/credential"
 	"github.com/vigil-agent/vigil/internal/credential/cargo"
+	"github.com/vigil-agent/vigil/internal/credential/paseto"
+	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/vault"
 )
@@ -174,6 +184,7 @@ func (c *Cargo) store() (TokenStore, error) {
 
 // decider is what an agent.ExtensionRequest offers a handler.
 type decider interface {
+	Decide(policy.Request) policy.Decision
 	Ask(ctx context.Context, text string) (bool, string)
 	Record(audit.Event) (refuse bool)
 }
@@ -226,6 +237,9 @@ func (c *Cargo) login(r *request, d decider) []byte {
 		return c.fail(r, d, audit.Failed, err.Error(), cargo.FromError(err))
 	}
 	s, err := c.store()
+	if err == nil && strings.HasPrefix(r.Token.Reveal(), paseto.PrefixSecret) {
+		return c.loginKey(r, d, s)
+	}
 	var old credential.Token
 	if err == nil {
 		if old, err = s.Get(r.Registry.IndexURL); errors.Is(err, ErrNoToken) {
@@ -258,6 +272,13 @@ func (c *Cargo) logout(r *request, d decider) []byte {
 	s, err := c.store()
 	if err == nil {
 		err = s.Remove(r.Registry.IndexURL)
+		// The registry's PASETO key goes too, as cargo:paseto's logout
+		// forgets its key.
+		if ks, ok := s.(PasetoKeyStore); ok && (err == nil || errors.Is(err, ErrNoToken)) {
+			if kerr := ks.RemoveKey(r.Registry.IndexURL); !errors.Is(kerr, ErrNoToken) {
+				err = kerr
+			}
+		}
 	}
 	switch {
 	case errors.Is(err, ErrNoToken):
@@ -272,15 +293,34 @@ func (c *Cargo) logout(r *request, d decider) []byte {
 }
 
 func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
+	// A deny rule refuses even where vigil holds nothing: cargo must not
+	// go on to another provider for a registry the user closed.
+	pd := d.Decide(r.policyRequest())
+	var by audit.By
+	if pd.Rule != nil {
+		by.Rule = fmt.Sprint(pd.Rule.N)
+	}
+	if pd.Action == policy.Deny {
+		c.log.Info("cargo request refused", "operation", string(r.Operation), "resource", resource(r.Request),
+			"caller", r.party.self.String(), "why", pd.Rule.String())
+		c.record(r, d, audit.Denied, by, pd.Rule.String())
+		return cargo.EncodeError(&cargo.Error{Kind: cargo.Other,
+			Message:  "vigil did not allow " + r.party.name() + " to " + phrase(r.Request),
+			CausedBy: []string{fmt.Sprintf("rule %d of vigil's configuration denies it", pd.Rule.N)}})
+	}
 	// Nothing to release means nothing to ask.
 	if _, fail := c.fetch(r, d); fail != nil {
 		return fail
 	}
-	var by audit.By
 	why := "approved"
-	// A read a grant allows is routine, and logged at debug level.
+	// A read a rule or grant allows is routine, and logged at debug level.
 	level := slog.LevelInfo
-	if g, ok := c.readGrant(r); ok {
+	if pd.Action == policy.Allow {
+		why = pd.Rule.String()
+		if r.Operation == cargo.OpRead {
+			level = slog.LevelDebug
+		}
+	} else if g, ok := c.readGrant(r); ok {
 		by.Grant, why, level = g, "read grant "+g, slog.LevelDebug
 	} else {
 		ok, reason := d.Ask(ctx, c.promptText(r))
@@ -311,7 +351,7 @@ func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
 		// An asymmetric token, bound to this very request.
 		var signed string
 		var err error
-		if resp, signed, err = c.pasetoResponse(sec.key, r); err != nil {
+		if resp, signed, err = c.pasetoResponse(sec, r); err != nil {
 			return c.fail(r, d, audit.Failed, err.Error(), cargo.Errorf("vigil could not sign the token: %v", err))
 		}
 		why += "; " + signed
@@ -333,11 +373,37 @@ func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
 	return line
 }
 
+// policyRequest is what the rules can match a get on: its purpose, the
+// registry's index-url and host, and the program asking, unless it is not
+// the program at its path (deleted, or in another mount namespace).
+func (r *request) policyRequest() policy.Request {
+	req := policy.Request{Purpose: purpose(r.Request), Registry: r.Registry.IndexURL, Host: registryHost(r.Registry.IndexURL)}
+	if p := r.party.self; !p.Deleted && !r.who.OtherMountNS {
+		req.Exe = p.Exe
+	}
+	return req
+}
+
+// registryHost is the host (and port) of an index-url, past cargo's
+// "sparse+" or "registry+" prefix; "" when it has none.
+func registryHost(indexURL string) string {
+	s, ok := strings.CutPrefix(indexURL, "sparse+")
+	if !ok {
+		s = strings.TrimPrefix(indexURL, "registry+")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
 // released is what a get releases: a plain token, or a key that signs an
 // asymmetric token for the request.
 type released struct {
-	tok credential.Token
-	key *ecdsa.PrivateKey
+	tok     credential.Token
+	key     *ecdsa.PrivateKey
+	subject string // the key's, for the sub claim
 }
 
 // fetch returns the token stored for r's registry, else its PASETO key, or
@@ -349,9 +415,9 @@ func (c *Cargo) fetch(r *request, d decider) (released, []byte) {
 		tok, err = s.Get(r.Registry.IndexURL)
 	}
 	if errors.Is(err, ErrNoToken) {
-		k, fail := c.fetchKey(s, r, d)
-		if fail != nil || k != nil {
-			return released{key: k}, fail
+		sec, fail := c.fetchKey(s, r, d)
+		if fail != nil || sec.key != nil {
+			return sec, fail
 		}
 	}
 	switch {

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/credential"
 	"github.com/vigil-agent/vigil/internal/credential/cargo"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 const (
@@ -48,6 +49,7 @@ type rig struct {
 	sock   string
 	broker *Cargo
 	store  *MemoryStore
+	ag     *agent.Agent // SetRules sets the policy rules
 
 	mu       sync.Mutex
 	who      *caller.Info
@@ -82,6 +84,7 @@ func newRig(t *testing.T) *rig {
 		Extensions: map[string]agent.Extension{CargoExtension: r.broker},
 		Log:        log,
 	})
+	r.ag = ag
 	r.sock = filepath.Join(t.TempDir(), "agent.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: r.sock, Net: "unix"})
 	if err != nil {
@@ -357,6 +360,68 @@ func TestCargoMutationsAlwaysAsk(t *testing.T) {
 			}
 			wantEvent(t, r.takeEvents(), audit.Allowed, c.purpose, c.resource)
 		}
+	}
+}
+
+// TestCargoRules: rules naming a cargo purpose decide before anyone is
+// asked, matched on the registry, its host and the program asking (cargo,
+// past the plugin); rules that name no credential purpose never match.
+func TestCargoRules(t *testing.T) {
+	r := newRig(t)
+	if err := r.store.Put(indexURL, credential.UncheckedToken(secret)); err != nil {
+		t.Fatal(err)
+	}
+	r.ag.SetRules([]policy.Rule{
+		{N: 1, Action: policy.Allow}, // every signature: not a token
+		{N: 2, Purpose: "cargo-read", Registry: "sparse+http://127.0.0.1:8765/*", Action: policy.Allow},
+		{N: 3, Purpose: "cargo-yank", Host: "127.0.0.1:*", Action: policy.Deny},
+		{N: 4, Purpose: "cargo-owners", Exe: cargoProc.Exe, Action: policy.Allow},
+		{N: 5, Purpose: "cargo-publish", Exe: pluginProc.Exe, Action: policy.Allow}, // the plugin is not who asks
+	})
+	read := get(t, cargo.OpRead, "", "", "")
+
+	// Allowed by rule 2: nobody asked, cached for the session.
+	wantToken(t, r.plugin(read), cargo.CacheSession)
+	if p := r.takePrompts(); len(p) != 0 {
+		t.Fatalf("asked for a read a rule allows: %q", p)
+	}
+	if ev := wantEvent(t, r.takeEvents(), audit.Allowed, "cargo-read", "registry "+indexURL); ev.By.Rule != "2" || ev.By.Grant != "" {
+		t.Errorf("read record %+v, want rule 2", ev.By)
+	}
+
+	// Denied by rule 3, without asking, even with the token there.
+	e := wantError(t, r.plugin(get(t, cargo.OpYank, "foo", "0.1.0", "")), cargo.Other, "vigil did not allow cargo to yank foo 0.1.0 at registry fake")
+	if len(e.CausedBy) != 1 || !strings.Contains(e.CausedBy[0], "rule 3") {
+		t.Errorf("caused by %q, want rule 3 named", e.CausedBy)
+	}
+	if p := r.takePrompts(); len(p) != 0 {
+		t.Fatalf("asked for a yank a rule denies: %q", p)
+	}
+	if ev := wantEvent(t, r.takeEvents(), audit.Denied, "cargo-yank", "crate foo 0.1.0 at registry "+indexURL); ev.By.Rule != "3" {
+		t.Errorf("yank record %+v, want rule 3", ev.By)
+	}
+
+	// Owners by cargo: rule 4 matches the program behind the plugin.
+	wantToken(t, r.plugin(get(t, cargo.OpOwners, "foo", "", "")), cargo.CacheNever)
+	if p := r.takePrompts(); len(p) != 0 {
+		t.Fatalf("asked for owners a rule allows: %q", p)
+	}
+	r.takeEvents()
+
+	// The same from another program: asked.
+	r.set(func(r *rig) { r.who = chain(pluginProc, otherCargo, bashProc) })
+	wantToken(t, r.plugin(get(t, cargo.OpOwners, "foo", "", "")), cargo.CacheNever)
+	if p := r.takePrompts(); len(p) != 1 {
+		t.Fatalf("%d prompts for owners by %s, want 1", len(p), otherCargo.Exe)
+	}
+	r.takeEvents()
+
+	// Publish: rule 5 names the plugin, which is not the program asking,
+	// and rule 1 names no credential purpose: asked.
+	r.set(func(r *rig) { r.who = chain(pluginProc, cargoProc, bashProc) })
+	wantToken(t, r.plugin(publish(t)), cargo.CacheNever)
+	if p := r.takePrompts(); len(p) != 1 || p[0] != publishPrompt {
+		t.Fatalf("publish prompts %q, want the publish prompt", p)
 	}
 }
 

@@ -16,6 +16,9 @@ package broker
 //
 // # Decisions
 //
+//   - get first goes through the policy rules with purpose git-credential,
+//     matched on the host git names and the program asking: deny refuses
+//     without asking, allow releases without asking, ask (or no rule) asks.
 //   - get: nothing stored for protocol://host[/path] (or stored for another
 //     user than the one git names): nothing, without asking. Else the agent
 //     asks, showing the URL, host, path, protocol, user and the calling
@@ -47,6 +50,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/credential"
 	gitcred "github.com/vigil-agent/vigil/internal/credential/git"
+	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 
 	sshagent "golang.org/x/crypto/ssh/agent"
@@ -124,8 +128,11 @@ type gitRequest struct {
 	cred  *gitcred.Credential
 	who   *caller.Info
 	party party
-	shell *caller.Process // the shell git ran the helper through, if any
-	start time.Time
+	// runners ran the helper for the program asking, nearest first: the
+	// shell git runs a helper command through, and for credential.helper
+	// = vigil, the "git credential-vigil" between that shell and vigil.
+	runners []caller.Process
+	start   time.Time
 }
 
 // url is protocol://host[/path], the credential's key without the prefix.
@@ -158,8 +165,8 @@ func (g *Git) serve(ctx context.Context, who *caller.Info, contents []byte, d de
 	if cred.Protocol == "" || cred.Host == "" {
 		return gitError("git sent no protocol or host")
 	}
-	pty, shell := gitParty(who, g.cfg.IsHelper)
-	r := &gitRequest{op: op, cred: cred, who: who, party: pty, shell: shell, start: start}
+	pty, runners := gitParty(who, g.cfg.IsHelper)
+	r := &gitRequest{op: op, cred: cred, who: who, party: pty, runners: runners, start: start}
 	switch op {
 	case gitcred.Store:
 		return g.store(r, d)
@@ -222,7 +229,7 @@ func (g *Git) store(r *gitRequest, d decider) []byte {
 	if err != nil {
 		return g.fail(r, d, audit.Failed, err.Error(), gitStoreError("could not store the credential", err))
 	}
-	if g.record(r, d, audit.Allowed, "credential stored") {
+	if g.record(r, d, audit.Allowed, audit.By{}, "credential stored") {
 		if old.IsZero() {
 			err = s.Remove(g.label(r))
 		} else {
@@ -252,27 +259,42 @@ func (g *Git) erase(r *gitRequest, d decider) []byte {
 	}
 	switch {
 	case errors.Is(err, ErrNoToken):
-		g.record(r, d, audit.Failed, "no credential stored for this URL")
+		g.record(r, d, audit.Failed, audit.By{}, "no credential stored for this URL")
 		return gitOK
 	case err != nil:
 		return g.fail(r, d, audit.Failed, err.Error(), gitStoreError("could not remove the credential", err))
 	}
 	g.log.Info("git credential removed", "url", sanitize.Line(r.url(), 200), "caller", r.party.self.String())
-	g.record(r, d, audit.Allowed, "credential removed")
+	g.record(r, d, audit.Allowed, audit.By{}, "credential removed")
 	return gitOK
 }
 
 func (g *Git) get(ctx context.Context, r *gitRequest, d decider) []byte {
+	pd := d.Decide(g.policyRequest(r))
+	var by audit.By
+	why := "approved"
+	if pd.Rule != nil {
+		by.Rule, why = fmt.Sprint(pd.Rule.N), pd.Rule.String()
+	}
+	if pd.Action == policy.Deny {
+		g.log.Info("git credential request refused", "operation", string(r.op), "url", sanitize.Line(r.url(), 200),
+			"caller", r.party.self.String(), "why", why)
+		g.record(r, d, audit.Denied, by, why)
+		return gitError(fmt.Sprintf("vigil did not allow %s to use the credential for %s: rule %d of vigil's configuration denies it",
+			g.name(r), r.url(), pd.Rule.N))
+	}
 	user, _, fail := g.fetch(r, d)
 	if fail != nil {
 		return fail
 	}
-	ok, reason := d.Ask(ctx, g.promptText(r, user))
-	if !ok {
-		return g.fail(r, d, audit.Denied, reason, "vigil did not allow "+g.name(r)+" to use the credential for "+r.url()+": "+reason)
-	}
-	if ctx.Err() != nil {
-		return g.fail(r, d, audit.Cancelled, "client hung up before the credential was released", "cancelled")
+	if pd.Action != policy.Allow {
+		ok, reason := d.Ask(ctx, g.promptText(r, user))
+		if !ok {
+			return g.fail(r, d, audit.Denied, reason, "vigil did not allow "+g.name(r)+" to use the credential for "+r.url()+": "+reason)
+		}
+		if ctx.Err() != nil {
+			return g.fail(r, d, audit.Cancelled, "client hung up before the credential was released", "cancelled")
+		}
 	}
 	// Read again: the agent may have locked while the person decided.
 	user, pass, fail := g.fetch(r, d)
@@ -283,11 +305,22 @@ func (g *Git) get(ctx context.Context, r *gitRequest, d decider) []byte {
 	if err != nil {
 		return g.fail(r, d, audit.Failed, err.Error(), "the stored credential cannot be sent to git")
 	}
-	if g.record(r, d, audit.Allowed, "approved") {
+	if g.record(r, d, audit.Allowed, by, why) {
 		return gitError(auditRefusal)
 	}
-	g.log.Info("git credential released", "url", sanitize.Line(r.url(), 200), "caller", r.party.self.String())
+	g.log.Info("git credential released", "url", sanitize.Line(r.url(), 200), "caller", r.party.self.String(), "why", why)
 	return append(slices.Clone(gitOK), out...)
+}
+
+// policyRequest is what the rules can match a get on: purpose
+// git-credential, the host git names, and the program asking (for git over
+// HTTP, git-remote-http), unless it is not the program at its path.
+func (g *Git) policyRequest(r *gitRequest) policy.Request {
+	req := policy.Request{Purpose: policy.PurposeGitCredential, Host: r.cred.Host}
+	if p := r.party.self; !p.Deleted && !r.who.OtherMountNS {
+		req.Exe = p.Exe
+	}
+	return req
 }
 
 // fetch returns the stored credential for r, or the reply (recorded) saying
@@ -300,7 +333,7 @@ func (g *Git) fetch(r *gitRequest, d decider) (string, credential.Token, []byte)
 	}
 	switch {
 	case errors.Is(err, ErrNoToken):
-		g.record(r, d, audit.Failed, "no credential stored for this URL")
+		g.record(r, d, audit.Failed, audit.By{}, "no credential stored for this URL")
 		return "", tok, gitOK // git then tries its other helpers, or asks
 	case err != nil:
 		return "", tok, g.fail(r, d, audit.Failed, err.Error(), gitStoreError("could not read the credential", err))
@@ -310,7 +343,7 @@ func (g *Git) fetch(r *gitRequest, d decider) (string, credential.Token, []byte)
 		return "", tok, g.fail(r, d, audit.Failed, "stored credential malformed", "the credential vigil holds for "+r.url()+" is malformed; store it again")
 	}
 	if r.cred.Username != "" && r.cred.Username != user {
-		g.record(r, d, audit.Failed, "credential stored for another user")
+		g.record(r, d, audit.Failed, audit.By{}, "credential stored for another user")
 		return "", tok, gitOK
 	}
 	return user, pass, nil
@@ -329,11 +362,11 @@ func gitStoreError(what string, err error) string {
 func (g *Git) fail(r *gitRequest, d decider, dec audit.Decision, why, msg string) []byte {
 	g.log.Info("git credential request refused", "operation", string(r.op), "url", sanitize.Line(r.url(), 200),
 		"caller", r.party.self.String(), "why", why)
-	g.record(r, d, dec, why)
+	g.record(r, d, dec, audit.By{}, why)
 	return gitError(msg)
 }
 
-func (g *Git) record(r *gitRequest, d decider, dec audit.Decision, why string) (refuse bool) {
+func (g *Git) record(r *gitRequest, d decider, dec audit.Decision, by audit.By, why string) (refuse bool) {
 	res := "git " + r.url()
 	if r.cred.Username != "" {
 		res += " user " + r.cred.Username
@@ -344,25 +377,42 @@ func (g *Git) record(r *gitRequest, d decider, dec audit.Decision, why string) (
 		Caller:   callerFacts(r.who),
 		Intent:   audit.Intent{Purpose: "git-" + string(r.op), Resource: sanitize.Line(res, 300)},
 		Origin:   audit.Local,
+		By:       by,
 		Latency:  time.Since(r.start),
 		Detail:   why,
 	})
 }
 
-// gitParty is partyOf, past the shell git runs a helper command through
-// ("sh -c 'vigil git-credential get'"): the program asking is the shell's
-// parent, and the shell is named on the via line.
-func gitParty(who *caller.Info, isHelper func(caller.Process) bool) (party, *caller.Process) {
+// gitParty is partyOf, past what git runs a helper through: the shell of
+// "sh -c 'vigil git-credential get'", and for credential.helper = vigil,
+// the "git credential-vigil get" that shell runs, which runs vigil as
+// git-credential-vigil. The program asking is what ran the shell; the
+// runners are named on the via line.
+func gitParty(who *caller.Info, isHelper func(caller.Process) bool) (party, []caller.Process) {
 	p := partyOf(who, isHelper)
-	if p.via != nil && len(p.parents) > 0 {
-		switch p.self.Name() {
-		case "sh", "dash", "bash":
-			shell := p.self
-			p.self, p.parents = p.parents[0], p.parents[1:]
-			return p, &shell
-		}
+	if p.via == nil {
+		return p, nil
 	}
-	return p, nil
+	var runners []caller.Process
+	skip := func() {
+		runners = append(runners, p.self)
+		p.self, p.parents = p.parents[0], p.parents[1:]
+	}
+	if p.self.Name() == "git" && len(p.parents) >= 2 && isShell(p.parents[0]) {
+		skip()
+	}
+	if isShell(p.self) && len(p.parents) > 0 {
+		skip()
+	}
+	return p, runners
+}
+
+func isShell(p caller.Process) bool {
+	switch p.Name() {
+	case "sh", "dash", "bash":
+		return true
+	}
+	return false
 }
 
 // name is the program a person knows as asking: git, when the helper's
@@ -397,8 +447,12 @@ func (g *Git) promptText(r *gitRequest, user string) string {
 	}
 	if p.via != nil {
 		via := p.via.String() + ", vigil's git credential helper"
-		if r.shell != nil {
-			via += ", run by " + r.shell.String()
+		if len(r.runners) > 0 {
+			names := make([]string, len(r.runners))
+			for i, q := range r.runners {
+				names[i] = q.String()
+			}
+			via += ", run by " + strings.Join(names, " ← ")
 		}
 		fmt.Fprintf(&b, "  via:      %s\n", via)
 	}

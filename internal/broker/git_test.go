@@ -7,9 +7,11 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/caller"
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 type fakeDecider struct {
+	rules   []policy.Rule
 	answer  bool
 	prompts []string
 	events  []audit.Event
@@ -22,6 +24,8 @@ func (d *fakeDecider) Ask(_ context.Context, text string) (bool, string) {
 	}
 	return false, "approver said no"
 }
+
+func (d *fakeDecider) Decide(req policy.Request) policy.Decision { return policy.Decide(d.rules, req) }
 
 func (d *fakeDecider) Record(ev audit.Event) bool { d.events = append(d.events, ev); return false }
 
@@ -69,6 +73,26 @@ func TestGitBroker(t *testing.T) {
 	if got := call("get\nprotocol=https\nhost=h.example\n"); !strings.HasPrefix(got, "error vigil did not allow git") || strings.Contains(got, "pw") {
 		t.Errorf("denied get: %q", got)
 	}
+	// Rules with purpose git-credential decide first: allow for git's
+	// HTTP helper at h.example, deny elsewhere; nobody is asked either way.
+	d.rules = []policy.Rule{
+		{N: 1, Purpose: "git-credential", Host: "h.example", Exe: remote.Exe, Action: policy.Allow},
+		{N: 2, Purpose: "git-credential", Action: policy.Deny},
+	}
+	if got := call("get\nprotocol=https\nhost=h.example\n"); got != "ok\nusername=alice\npassword=pw\n" || len(d.prompts) != 2 {
+		t.Errorf("get a rule allows: %q, %d prompts", got, len(d.prompts))
+	}
+	if ev := d.events[len(d.events)-1]; ev.Decision != audit.Allowed || ev.By.Rule != "1" {
+		t.Errorf("record of a get a rule allows: %+v", ev)
+	}
+	if got := call("store\nprotocol=https\nhost=other.example\nusername=alice\npassword=pw2\n"); got != "ok\n" {
+		t.Fatalf("store: %q", got)
+	}
+	if got := call("get\nprotocol=https\nhost=other.example\n"); !strings.HasPrefix(got, "error vigil did not allow git") ||
+		!strings.Contains(got, "rule 2") || len(d.prompts) != 2 {
+		t.Errorf("get a rule denies: %q, %d prompts", got, len(d.prompts))
+	}
+	d.rules = nil
 	locked = true
 	if got := call("get\nprotocol=https\nhost=h.example\n"); !strings.Contains(got, "run `vigil unlock`") {
 		t.Errorf("locked get: %q", got)
@@ -89,7 +113,7 @@ func TestGitBroker(t *testing.T) {
 	for _, ev := range d.events {
 		decisions[ev.Decision]++
 	}
-	if decisions[audit.Denied] != 1 || decisions[audit.Allowed] < 3 {
+	if decisions[audit.Denied] != 2 || decisions[audit.Allowed] < 3 {
 		t.Errorf("audit decisions: %v", decisions)
 	}
 }
@@ -103,5 +127,35 @@ func TestGitHelperNoAgent(t *testing.T) {
 	}
 	if err := RunGitCredential(context.Background(), GitHelperConfig{Stdin: strings.NewReader("")}, "frobnicate"); err != nil {
 		t.Errorf("unknown operation: %v", err)
+	}
+}
+
+// TestGitPartyHelperName: for credential.helper = vigil, git runs "git
+// credential-vigil get" through a shell; the program asking is still the one
+// that ran the shell, and both runners are named on the via line.
+func TestGitPartyHelperName(t *testing.T) {
+	helper := caller.Process{PID: 10, Exe: "/usr/bin/vigil", Hash: pluginProc.Hash}
+	dispatch := caller.Process{PID: 14, Exe: "/usr/lib/git-core/git", Hash: "g"}
+	sh := caller.Process{PID: 11, Exe: "/usr/bin/dash", Hash: "d"}
+	remote := caller.Process{PID: 12, Exe: "/usr/lib/git-core/git-remote-http", Hash: "r"}
+	gitP := caller.Process{PID: 13, Exe: "/usr/bin/git", Hash: "g"}
+	isHelper := func(p caller.Process) bool { return p.Hash == pluginProc.Hash }
+	tests := []struct {
+		name    string
+		who     *caller.Info
+		self    caller.Process
+		runners int
+	}{
+		{"git-credential-vigil", chain(helper, dispatch, sh, remote, gitP), remote, 2},
+		{"vigil git-credential", chain(helper, sh, remote, gitP), remote, 1},
+		{"git credential fill", chain(helper, sh, gitP, bashProc), gitP, 1},
+		{"git run by a program, no shell", chain(helper, dispatch, pythonProc), dispatch, 0},
+		{"not through the helper", chain(dispatch, sh, remote), dispatch, 0},
+	}
+	for _, tt := range tests {
+		p, runners := gitParty(tt.who, isHelper)
+		if p.self.PID != tt.self.PID || len(runners) != tt.runners {
+			t.Errorf("%s: asking %s with %d runners, want %s with %d", tt.name, p.self, len(runners), tt.self, tt.runners)
+		}
 	}
 }

@@ -41,8 +41,15 @@ import (
 )
 
 // PasetoLabelPrefix is how the registries' PASETO secret keys are labelled in
-// the vault: the prefix, then the index-url.
-const PasetoLabelPrefix = "cargo-paseto:"
+// the vault: the prefix, then the index-url. A key's subject, the sub claim
+// of its tokens, is kept beside it under SubjectLabelPrefix.
+const (
+	PasetoLabelPrefix  = "cargo-paseto:"
+	SubjectLabelPrefix = "cargo-paseto-sub:"
+)
+
+// maxSubject bounds a key's subject, which goes in every token.
+const maxSubject = 256
 
 // Key message operations.
 const (
@@ -52,10 +59,17 @@ const (
 
 // PasetoKeyStore keeps one k3.secret PASERK per registry. A TokenStore that
 // also implements it (VaultStore does) lets registries use asymmetric tokens.
-// GetKey returns an error wrapping ErrNoToken when no key is stored.
+// GetKey and RemoveKey return an error wrapping ErrNoToken when no key is
+// stored.
+//
+// GetSubject returns the subject stored with the key ("" for none); PutKey
+// and RemoveKey drop it, PutSubject sets it.
 type PasetoKeyStore interface {
 	GetKey(indexURL string) (credential.Token, error)
 	PutKey(indexURL string, secret credential.Token) error
+	RemoveKey(indexURL string) error
+	GetSubject(indexURL string) (string, error)
+	PutSubject(indexURL, subject string) error
 }
 
 // GetKey returns the k3.secret PASERK stored for indexURL.
@@ -64,15 +78,96 @@ func (s *VaultStore) GetKey(indexURL string) (credential.Token, error) {
 	return tok, vaultErr(err)
 }
 
-// PutKey stores the k3.secret PASERK secret for indexURL.
+// PutKey stores the k3.secret PASERK secret for indexURL, without a subject.
 func (s *VaultStore) PutKey(indexURL string, secret credential.Token) error {
+	if err := s.removeSubject(indexURL); err != nil {
+		return err
+	}
 	return vaultErr(s.tokens.Put(PasetoLabelPrefix+indexURL, secret))
 }
 
-// KeyRequest is a key message: Op is KeyGen or KeyPublicKey.
+// GetSubject returns the subject of indexURL's key, "" for none.
+func (s *VaultStore) GetSubject(indexURL string) (string, error) {
+	sub, err := s.tokens.Get(SubjectLabelPrefix + indexURL)
+	if err = vaultErr(err); errors.Is(err, ErrNoToken) {
+		return "", nil
+	}
+	return sub.Reveal(), err
+}
+
+// PutSubject sets the subject of indexURL's key.
+func (s *VaultStore) PutSubject(indexURL, subject string) error {
+	return vaultErr(s.tokens.Put(SubjectLabelPrefix+indexURL, credential.UncheckedToken(subject)))
+}
+
+func (s *VaultStore) removeSubject(indexURL string) error {
+	if err := vaultErr(s.tokens.Remove(SubjectLabelPrefix + indexURL)); !errors.Is(err, ErrNoToken) {
+		return err
+	}
+	return nil
+}
+
+// RemoveKey deletes the key stored for indexURL, and its subject.
+func (s *VaultStore) RemoveKey(indexURL string) error {
+	if err := s.removeSubject(indexURL); err != nil {
+		return err
+	}
+	return vaultErr(s.tokens.Remove(PasetoLabelPrefix + indexURL))
+}
+
+// loginKey is cargo login given a k3.secret PASERK, as cargo:paseto takes
+// one: the key is stored (replacing the registry's key, if any) and the
+// plain token, if any, removed, so that every get is answered with a token
+// signed by that key. The key is checked first; neither it nor the plain
+// token is ever logged.
+func (c *Cargo) loginKey(r *request, d decider, s TokenStore) []byte {
+	ks, ok := s.(PasetoKeyStore)
+	if !ok {
+		return c.fail(r, d, audit.Failed, "key store cannot hold registry keys", cargo.Errorf("vigil's key store cannot hold registry keys"))
+	}
+	k, err := paseto.ParseSecretKey(r.Token.Reveal())
+	var pk *paseto.PublicKey
+	if err == nil {
+		pk, err = paseto.NewPublicKey(k.Public())
+	}
+	if err != nil {
+		return c.fail(r, d, audit.Failed, err.Error(), cargo.Errorf("the k3.secret key given to cargo login is unusable: %v", err))
+	}
+	old, err := ks.GetKey(r.Registry.IndexURL)
+	if errors.Is(err, ErrNoToken) {
+		err = nil
+	}
+	if err == nil {
+		err = ks.PutKey(r.Registry.IndexURL, r.Token)
+	}
+	if err != nil {
+		return c.fail(r, d, audit.Failed, err.Error(), storeError("could not store the key", "cargo login again", err))
+	}
+	if c.record(r, d, audit.Allowed, audit.By{}, "PASETO secret key stored, "+pk.ID()) {
+		if old.IsZero() {
+			err = ks.RemoveKey(r.Registry.IndexURL)
+		} else {
+			err = ks.PutKey(r.Registry.IndexURL, old)
+		}
+		if err != nil {
+			c.log.Error("cargo login: could not undo a key the audit log did not record", "err", err)
+		}
+		return cargo.EncodeError(errAudit)
+	}
+	if err := s.Remove(r.Registry.IndexURL); err != nil && !errors.Is(err, ErrNoToken) {
+		c.log.Error("cargo login: the registry's plain token could not be removed, and is used before the key", "err", err)
+	}
+	c.log.Info("cargo registry key stored", "registry", sanitize.Line(r.Registry.IndexURL, 200), "kip", pk.ID(),
+		"caller", r.party.self.String())
+	return mustEncode(&cargo.Response{Kind: cargo.KindLogin})
+}
+
+// KeyRequest is a key message: Op is KeyGen or KeyPublicKey. Subject, for
+// KeyGen, is the sub claim of the new key's tokens (none if "").
 type KeyRequest struct {
 	Op       string `json:"vigil-cargo-key"`
 	IndexURL string `json:"index-url"`
+	Subject  string `json:"subject,omitempty"`
 }
 
 // KeyReply answers a KeyRequest: the public key, or why not.
@@ -82,8 +177,8 @@ type KeyReply struct {
 }
 
 // EncodeKeyRequest returns the contents of a key message.
-func EncodeKeyRequest(op, indexURL string) []byte {
-	b, _ := json.Marshal(KeyRequest{Op: op, IndexURL: indexURL})
+func EncodeKeyRequest(kr KeyRequest) []byte {
+	b, _ := json.Marshal(kr)
 	return b
 }
 
@@ -138,6 +233,9 @@ func (c *Cargo) serveKey(who *caller.Info, kr *KeyRequest, d decider) []byte {
 	if kr.IndexURL == "" || sanitize.Line(kr.IndexURL, 2000) != kr.IndexURL {
 		return failf(audit.Failed, "no valid registry index URL given")
 	}
+	if kr.Subject != "" && (kr.Op != KeyGen || sanitize.Line(kr.Subject, maxSubject) != kr.Subject) {
+		return failf(audit.Failed, "a subject is given only to keygen, in at most %d printable characters", maxSubject)
+	}
 	s, err := c.store()
 	if err != nil {
 		return failf(audit.Failed, "vigil's key store is locked: run `vigil unlock`, then try again")
@@ -158,6 +256,9 @@ func (c *Cargo) serveKey(who *caller.Info, kr *KeyRequest, d decider) []byte {
 		if secret, err = paseto.FormatSecretKey(k); err == nil {
 			err = ks.PutKey(kr.IndexURL, secret)
 		}
+		if err == nil && kr.Subject != "" {
+			err = ks.PutSubject(kr.IndexURL, kr.Subject)
+		}
 		if err != nil {
 			return failf(audit.Failed, "could not store the key: %v", err)
 		}
@@ -177,6 +278,9 @@ func (c *Cargo) serveKey(who *caller.Info, kr *KeyRequest, d decider) []byte {
 	why := "public key read"
 	if kr.Op == KeyGen {
 		why = "key created, " + pk.ID()
+		if kr.Subject != "" {
+			why += ", subject " + kr.Subject
+		}
 	}
 	if c.record(r, d, audit.Allowed, audit.By{}, why) && kr.Op == KeyPublicKey {
 		return keyReply(KeyReply{Error: errAudit.Message})
@@ -186,31 +290,36 @@ func (c *Cargo) serveKey(who *caller.Info, kr *KeyRequest, d decider) []byte {
 	return keyReply(KeyReply{PublicKey: pk.String()})
 }
 
-// fetchKey returns the PASETO signing key stored for r's registry, if any:
-// nil and no failure when there is none.
-func (c *Cargo) fetchKey(s TokenStore, r *request, d decider) (*ecdsa.PrivateKey, []byte) {
+// fetchKey returns the PASETO signing key stored for r's registry, with its
+// subject, if any: no key and no failure when there is none.
+func (c *Cargo) fetchKey(s TokenStore, r *request, d decider) (released, []byte) {
 	ks, ok := s.(PasetoKeyStore)
 	if !ok {
-		return nil, nil
+		return released{}, nil
 	}
 	secret, err := ks.GetKey(r.Registry.IndexURL)
+	var sub string
+	if err == nil {
+		sub, err = ks.GetSubject(r.Registry.IndexURL)
+	}
 	switch {
 	case errors.Is(err, ErrNoToken):
-		return nil, nil
+		return released{}, nil
 	case err != nil:
-		return nil, c.fail(r, d, audit.Failed, err.Error(), storeError("could not read the registry key", "try again", err))
+		return released{}, c.fail(r, d, audit.Failed, err.Error(), storeError("could not read the registry key", "try again", err))
 	}
 	k, err := paseto.ParseSecretKey(secret.Reveal())
 	if err != nil {
-		return nil, c.fail(r, d, audit.Failed, "stored key: "+err.Error(),
+		return released{}, c.fail(r, d, audit.Failed, "stored key: "+err.Error(),
 			cargo.Errorf("the key vigil holds for this registry is unusable: %v", err))
 	}
-	return k, nil
+	return released{key: k, subject: sub}, nil
 }
 
 // pasetoResponse signs the v3.public token answering r.
-func (c *Cargo) pasetoResponse(k *ecdsa.PrivateKey, r *request) (*cargo.Response, string, error) {
-	resp, err := paseto.CargoResponse(k, r.Request, c.cfg.Now(), "")
+func (c *Cargo) pasetoResponse(sec released, r *request) (*cargo.Response, string, error) {
+	k := sec.key
+	resp, err := paseto.CargoResponse(k, r.Request, c.cfg.Now(), sec.subject)
 	if err != nil {
 		return nil, "", err
 	}

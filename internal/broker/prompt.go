@@ -85,7 +85,11 @@ func (c *Cargo) promptText(r *request) string {
 	p := r.party
 	fmt.Fprintf(&b, "Allow %s to %s?\n", p.name(), phrase(r.Request))
 	if r.Name != "" {
-		fmt.Fprintf(&b, "  crate:    %s %s\n", sanitize.Line(r.Name, 64), sanitize.Line(r.Vers, 64))
+		crate := sanitize.Line(r.Name, 64)
+		if r.Vers != "" { // owners name no version
+			crate += " " + sanitize.Line(r.Vers, 64)
+		}
+		fmt.Fprintf(&b, "  crate:    %s\n", crate)
 	}
 	if r.Cksum != "" {
 		fmt.Fprintf(&b, "  sha256:   %s\n", r.Cksum)

@@ -27,10 +27,15 @@
 // then execute a trusted program, which is what vigil will name. That is
 // the same class of attacker as one that can ptrace the user's programs,
 // which the threat model does not claim to stop.
+//
+// All of the above is Linux. macOS (caller_darwin.go) and Windows
+// (caller_windows.go) tell less, and say what in their comments; both are
+// compiled but untested.
 package caller
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -72,13 +77,14 @@ type Process struct {
 	elsewhere bool // Deleted because vigil's file at Exe is another file
 }
 
-// Name is the last element of the executable path, or "unknown program".
-// It is not sanitised.
+// Name is the last element of the executable path (in this platform's
+// syntax: C:\...\ssh.exe on Windows), or "unknown program". It is not
+// sanitised.
 func (p Process) Name() string {
 	if p.Exe == "" {
 		return "unknown program"
 	}
-	return p.Exe[strings.LastIndexByte(p.Exe, '/')+1:]
+	return filepath.Base(p.Exe)
 }
 
 // String describes the process for a person: "/usr/bin/ssh (pid 42)".

@@ -16,16 +16,16 @@ import (
 // (gone, or not ours to read) yields an Info whose Chain is empty, shown as
 // "unknown program (pid N)". Call it right after accept, and Close the Info
 // when the connection ends.
-func FromConn(c *net.UnixConn) (*Info, error) {
+func FromConn(c net.Conn) (*Info, error) {
 	return fromConn(c, true)
 }
 
 // fromConn is FromConn; peerPidfd false acts as a kernel without
 // SO_PEERPIDFD, so tests reach the fallback.
-func fromConn(c *net.UnixConn, peerPidfd bool) (*Info, error) {
-	raw, err := c.SyscallConn()
+func fromConn(c net.Conn, peerPidfd bool) (*Info, error) {
+	raw, err := rawConn(c)
 	if err != nil {
-		return nil, fmt.Errorf("caller: %w", err)
+		return nil, err
 	}
 	var (
 		cred     *unix.Ucred

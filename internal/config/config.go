@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,9 +19,12 @@ import (
 
 // Config is the whole file. Zero values mean "not set".
 type Config struct {
-	Socket        string
-	Approver      string
-	Pinentry      string        // a pinentry program to ask with instead of the askpass approver
+	Socket string
+	// Approvers are the ways to ask, in order: the first that can be
+	// reached asks (see approve.Chain). Nil: not set, the default order.
+	Approvers     []string
+	Askpass       string        // an askpass program (askpass = "PROGRAM", or the old approver = "PROGRAM")
+	Pinentry      string        // a pinentry program
 	GrantFor      time.Duration // what pinentry's "Allow for ..." button grants; 0: no such button
 	PromptTimeout time.Duration
 	Lifetime      time.Duration
@@ -55,7 +59,8 @@ var DefaultUnlock = Unlock{IdleTimeout: 15 * time.Minute, MaxLifetime: 4 * time.
 // file mirrors the TOML layout.
 type file struct {
 	Socket        string    `toml:"socket"`
-	Approver      string    `toml:"approver"`
+	Approver      any       `toml:"approver"` // a list of approver names, or (the old form) an askpass program
+	Askpass       string    `toml:"askpass"`
 	Pinentry      string    `toml:"pinentry"`
 	GrantFor      *duration `toml:"grant_for"`
 	PromptTimeout duration  `toml:"prompt_timeout"`
@@ -84,6 +89,7 @@ type rule struct {
 	Exe       string `toml:"exe"`
 	Purpose   string `toml:"purpose"`
 	Host      string `toml:"host"`
+	Registry  string `toml:"registry"`
 	Forwarded bool   `toml:"forwarded"`
 	Action    string `toml:"action"`
 }
@@ -165,7 +171,7 @@ func Parse(text string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("rule %d: %w", i+1, err)
 		}
-		rules = append(rules, policy.Rule{N: i + 1, Key: r.Key, Exe: r.Exe, Purpose: r.Purpose, Host: r.Host, Forwarded: r.Forwarded, Action: action})
+		rules = append(rules, policy.Rule{N: i + 1, Key: r.Key, Exe: r.Exe, Purpose: r.Purpose, Host: r.Host, Registry: r.Registry, Forwarded: r.Forwarded, Action: action})
 		if err := rules[i].Validate(); err != nil {
 			return Config{}, fmt.Errorf("rule %d: %w", i+1, err)
 		}
@@ -183,6 +189,16 @@ func Parse(text string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("offer_default %q: want \"all\" or \"none\"", f.OfferDefault)
 	}
+	approvers, askpass, err := parseApprover(f.Approver)
+	if err != nil {
+		return Config{}, err
+	}
+	if f.Askpass != "" {
+		if askpass != "" {
+			return Config{}, errors.New("approver names a program and askpass names another: keep askpass, and list approver names")
+		}
+		askpass = f.Askpass
+	}
 	grantFor := 5 * time.Minute
 	if f.GrantFor != nil {
 		grantFor = f.GrantFor.Duration
@@ -199,8 +215,51 @@ func Parse(text string) (Config, error) {
 		AuditDir:       f.AuditDir,
 		OnAuditFailure: f.OnAuditFail,
 		Socket:         f.Socket,
-		Approver:       f.Approver,
+		Approvers:      approvers,
+		Askpass:        askpass,
 		PromptTimeout:  f.PromptTimeout.Duration,
 		Lifetime:       f.Lifetime.Duration,
 	}, nil
+}
+
+// Approver names, for approver = [...].
+const (
+	ApproverTUI      = "tui"      // vigil watch, through the control socket
+	ApproverPinentry = "pinentry" // the pinentry program
+	ApproverAskpass  = "askpass"  // the askpass program
+)
+
+// DefaultApprovers is the order used when the file sets none.
+var DefaultApprovers = []string{ApproverTUI, ApproverPinentry, ApproverAskpass}
+
+// parseApprover reads approver = [NAME, ...], or the old approver =
+// "PROGRAM", which names the askpass program.
+func parseApprover(v any) (names []string, askpass string, err error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, "", nil
+	case string:
+		if v == "" {
+			return nil, "", errors.New(`approver = "": name a program, or list approvers such as ["tui", "askpass"]`)
+		}
+		return nil, v, nil
+	case []any:
+		if len(v) == 0 {
+			return nil, "", errors.New("approver = []: list at least one of \"tui\", \"pinentry\", \"askpass\"")
+		}
+		for _, e := range v {
+			name, _ := e.(string)
+			switch name {
+			case ApproverTUI, ApproverPinentry, ApproverAskpass:
+			default:
+				return nil, "", fmt.Errorf("approver: %v is not one of \"tui\", \"pinentry\", \"askpass\"", e)
+			}
+			if slices.Contains(names, name) {
+				return nil, "", fmt.Errorf("approver: %q is listed twice", name)
+			}
+			names = append(names, name)
+		}
+		return names, "", nil
+	}
+	return nil, "", fmt.Errorf("approver: want a list such as [\"tui\", \"askpass\"] or a program path, not %T", v)
 }

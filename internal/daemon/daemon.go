@@ -5,13 +5,10 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/caller"
@@ -25,12 +22,17 @@ type Handler interface {
 // ErrInUse means another agent already answers on the socket path.
 var ErrInUse = errors.New("already in use")
 
-// Socket is a listening agent socket that removes its file on Close, but
-// only if the file is still the one it created.
+// OpenSSHPipe is where OpenSSH for Windows looks for the agent when
+// SSH_AUTH_SOCK is not set, and so where vigil listens on Windows.
+const OpenSSHPipe = `\\.\pipe\openssh-ssh-agent`
+
+// Socket is a listening agent socket made by Listen: a socket file, which
+// Close removes if it is still the one Listen created, or on Windows a
+// named pipe.
 type Socket struct {
-	*net.UnixListener
+	net.Listener
 	Path string
-	ino  uint64
+	file os.FileInfo // the socket file; nil for a named pipe
 }
 
 // ListenOptions says how careful Listen must be with the socket's directory.
@@ -39,48 +41,18 @@ type ListenOptions struct {
 	// created 0700 if missing, and an existing one that is a symlink, owned
 	// by someone else or open to group or others is refused.
 	// Otherwise the directory is used as given, as ssh-agent -a does, with
-	// a warning if others can enter it.
+	// a warning if others can enter it. Named pipes have no directory.
 	OwnDir bool
 	Log    *slog.Logger
 }
 
-// Listen creates the socket at path, mode 0600. A stale socket left by a
-// dead agent is replaced; a live one is never touched (ErrInUse).
-func Listen(path string, opt ListenOptions) (*Socket, error) {
-	log := opt.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	dir := filepath.Dir(path)
-	if opt.OwnDir {
-		if err := ensurePrivateDir(dir); err != nil {
-			return nil, err
-		}
-	} else if fi, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	} else if fi.Mode().Perm()&0o077 != 0 {
-		log.Warn("socket directory is open to other users; the socket itself is 0600 and every peer's uid is checked",
-			"dir", dir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
-	}
-	if err := removeStale(path); err != nil {
-		return nil, err
-	}
-	ln, err := listenPrivate(path)
-	if err != nil {
-		return nil, err
-	}
-	ln.SetUnlinkOnClose(false)
-	s := &Socket{UnixListener: ln, Path: path}
-	if fi, err := os.Lstat(path); err == nil {
-		s.ino = inode(fi)
-	}
-	return s, nil
-}
-
 // Close stops listening and removes the socket file if it is still ours.
 func (s *Socket) Close() error {
-	err := s.UnixListener.Close()
-	if fi, lerr := os.Lstat(s.Path); lerr == nil && s.ino != 0 && inode(fi) == s.ino {
+	err := s.Listener.Close()
+	if s.file == nil {
+		return err
+	}
+	if fi, lerr := os.Lstat(s.Path); lerr == nil && os.SameFile(fi, s.file) {
 		if rerr := os.Remove(s.Path); rerr != nil && err == nil {
 			err = rerr
 		}
@@ -88,37 +60,12 @@ func (s *Socket) Close() error {
 	return err
 }
 
-// removeStale deletes a socket at path that nobody answers on. A socket
-// that answers is ErrInUse; anything that is not a socket is left alone.
-func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("%s exists and is not a socket: not touching it", path)
-	}
-	c, err := net.DialTimeout("unix", path, 2*time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("%s: %w by another agent", path, ErrInUse)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%s: cannot tell whether it is in use: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove stale socket: %w", err)
-	}
-	return nil
-}
-
 // Serve accepts connections on ln until ctx is done, then waits for every
 // connection handler to return. Only the owner of the process and root are
-// served; anyone else is disconnected and logged.
-func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logger) error {
+// served; anyone else is disconnected and logged. On Windows the pipe's
+// security descriptor does that check (see Listen), so ln must come from
+// Listen there.
+func Serve(ctx context.Context, ln net.Listener, h Handler, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -126,9 +73,8 @@ func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logge
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	owner := uint32(os.Geteuid())
 	for {
-		c, err := ln.AcceptUnix()
+		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -155,7 +101,7 @@ func Serve(ctx context.Context, ln *net.UnixListener, h Handler, log *slog.Logge
 				return
 			}
 			defer who.Close()
-			if who.UID != owner && who.UID != 0 {
+			if !admitted(who) {
 				log.Warn("connection refused: peer is another user", "uid", who.UID, "pid", who.PID)
 				c.Close()
 				return

@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemon
 
 import (
@@ -103,7 +105,7 @@ func TestLiveAndStaleSockets(t *testing.T) {
 		t.Fatalf("live socket removed: %v", err)
 	}
 	// A dead agent's socket (file left behind, nobody listening) is stale.
-	first.UnixListener.Close()
+	first.Listener.Close()
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("socket file should outlive a crashed listener: %v", err)
 	}
@@ -193,7 +195,7 @@ func TestPeerCheck(t *testing.T) {
 	h := &echoHandler{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- Serve(ctx, s.UnixListener, h, nil) }()
+	go func() { done <- Serve(ctx, s.Listener, h, nil) }()
 
 	client := func(uid uint32) string {
 		cmd := exec.Command("/usr/bin/python3", "-c", `

@@ -62,8 +62,9 @@ func TestCargoPaseto(t *testing.T) {
 	must(t, cli.run("unlock", "--socket", a.sock))
 
 	// keygen prints the public key; public-key prints it again; a second
-	// keygen replaces nothing.
-	res = must(t, keyCmd("keygen"))
+	// keygen replaces nothing. The key's tokens carry the subject given.
+	const subject = "org:acme/ci-bot"
+	res = must(t, cli.run("cargo", "keygen", "--registry-url", reg.indexURL(), "--subject", subject, "--socket", a.sock))
 	pub := strings.TrimSpace(res.stdout)
 	pk, err := paseto.ParsePublicKey(pub)
 	if err != nil {
@@ -105,7 +106,7 @@ func TestCargoPaseto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims.Mutation != "publish" || claims.Name != "foo" || claims.Vers != "0.1.0" || claims.Cksum != e.Cksum {
+	if claims.Mutation != "publish" || claims.Name != "foo" || claims.Vers != "0.1.0" || claims.Cksum != e.Cksum || claims.Subject != subject {
 		t.Errorf("claims of the publish token: %+v", claims)
 	}
 
@@ -158,5 +159,62 @@ func TestCargoPaseto(t *testing.T) {
 	}
 	if strings.Contains(a.p.stderr.String(), paseto.PrefixSecret) {
 		t.Error("vigil's log holds a secret key")
+	}
+}
+
+// TestCargoLoginPasetoKey: cargo login given a k3.secret key (RFC 3231's
+// example), as cargo:paseto takes one, puts the key in vigil's store; an
+// approved cargo publish then sends a v3.public token signed by it, which the
+// registry, knowing only the matching k3.public key, verifies. The key is in
+// no file in the clear; cargo logout forgets it.
+func TestCargoLoginPasetoKey(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	const (
+		secretKey = "k3.secret.fNYVuMvBgOlljt9TDohnaYLblghqaHoQquVZwgR6X12cBFHZLFsaU3q7X3k1Zn36"
+		publicKey = "k3.public.AmDwjlyf8jAV3gm5Z7Kz9xAOcsKslt_Vwp5v-emjFzBHLCtcANzTaVEghTNEMj9PkQ"
+	)
+	bin := needVigil(t)
+	cargoBin := needTool(t, "cargo", "cargo")
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+	reg := newCargoRegistry(t, cargoToken)
+	pk, err := paseto.ParsePublicKey(publicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.setPublicKey(pk)
+	proj := newCargoProject(t, cargoBin, bin, reg)
+
+	must(t, proj.run(a.sock, secretKey+"\n", "login", "--registry", "fake"))
+	ap.expectPrompts(t, 0)
+	if got := strings.TrimSpace(must(t, cli.run("cargo", "public-key", "--registry-url", reg.indexURL(), "--socket", a.sock)).stdout); got != publicKey {
+		t.Errorf("vigil cargo public-key after cargo login: %q, want %q", got, publicKey)
+	}
+	must(t, proj.run(a.sock, "", "publish", "--registry", "fake", "--no-verify", "--allow-dirty"))
+	if _, ok := reg.version("foo", "0.2.0"); !ok {
+		t.Fatal("foo 0.2.0 not published")
+	}
+	if l := reg.takeLog(); len(l) != 1 || !strings.Contains(l[0], "with a PASETO token signed by "+pk.ID()) {
+		t.Errorf("registry log: %q", l)
+	}
+	ap.expectPrompts(t, 2)
+	for _, dir := range []string{vigilHome, proj.cargoHome, proj.home} {
+		if f := filesHolding(t, dir, secretKey); len(f) > 0 {
+			t.Errorf("the k3.secret key is written in clear in %q", f)
+		}
+	}
+	must(t, proj.run(a.sock, "", "logout", "--registry", "fake"))
+	if res := mustFail(t, cli.run("cargo", "public-key", "--registry-url", reg.indexURL(), "--socket", a.sock)); !strings.Contains(res.stderr, "no key") {
+		t.Errorf("vigil cargo public-key after cargo logout:\n%s", res.stderr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,17 @@ type cargoRegistry struct {
 	// of the PASETO-authorised calls, in order.
 	pk    *paseto.PublicKey
 	auths []string
+	// authRequired: config.json says "auth-required", and the index and
+	// downloads want the token (cargo's read operation) too.
+	authRequired bool
+	owners       map[string][]string // crate name -> owners' logins
+}
+
+// requireAuth turns auth-required on or off.
+func (r *cargoRegistry) requireAuth(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.authRequired = on
 }
 
 // setPublicKey registers the public key whose tokens the registry accepts.
@@ -70,10 +82,11 @@ type indexEntry struct {
 	Cksum    string         `json:"cksum"`
 	Features map[string]any `json:"features"`
 	Yanked   bool           `json:"yanked"`
+	crate    []byte         // the .crate, for /dl
 }
 
 func newCargoRegistry(t *testing.T, token string) *cargoRegistry {
-	r := &cargoRegistry{token: token, index: map[string][]indexEntry{}}
+	r := &cargoRegistry{token: token, index: map[string][]indexEntry{}, owners: map[string][]string{}}
 	r.srv = httptest.NewServer(r) // 127.0.0.1
 	t.Cleanup(r.srv.Close)
 	t.Cleanup(func() {
@@ -131,10 +144,58 @@ func apiError(w http.ResponseWriter, status int, detail string) {
 	fmt.Fprintf(w, `{"errors":[{"detail":%q}]}`, detail)
 }
 
+// readAuth says which token a read (index or download) came with, and
+// whether the registry accepts it: the logged-in token, or a v3.public
+// token for reading (no mutation claim) signed by the registered key.
+func (r *cargoRegistry) readAuth(req *http.Request) (string, bool) {
+	r.mu.Lock()
+	pk := r.pk
+	r.mu.Unlock()
+	switch h := req.Header.Get("Authorization"); {
+	case h == "":
+		return "no token", false
+	case h == r.token:
+		return "the logged-in token", true
+	case pk != nil && strings.HasPrefix(h, paseto.Header):
+		claims, err := paseto.VerifyCargo(pk, h, r.indexURL(), time.Now(), 5*time.Minute)
+		if err == nil {
+			err = claims.Check(cargo.OpRead, "", "", "")
+		}
+		if err != nil {
+			return "a PASETO token rejected: " + err.Error(), false
+		}
+		return "a PASETO read token", true
+	}
+	return "a wrong token", false
+}
+
 func (r *cargoRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	p := req.URL.Path
+	r.mu.Lock()
+	authRequired := r.authRequired
+	r.mu.Unlock()
+	if req.Method == http.MethodGet && authRequired && (strings.HasPrefix(p, "/index/") || strings.HasPrefix(p, "/dl/")) {
+		auth, ok := r.readAuth(req)
+		if !ok {
+			r.logf("GET %s: 401, %s", p, auth)
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf("Cargo login_url=%q", r.srv.URL+"/me"))
+			http.Error(w, "this registry wants a token", http.StatusUnauthorized)
+			return
+		}
+		r.logf("GET %s: with %s", p, auth)
+	}
 	if req.Method == http.MethodGet && p == "/index/config.json" {
-		fmt.Fprintf(w, `{"dl":%q,"api":%q}`, r.srv.URL+"/dl/{crate}/{version}", r.srv.URL)
+		fmt.Fprintf(w, `{"dl":%q,"api":%q,"auth-required":%t}`, r.srv.URL+"/dl/{crate}/{version}", r.srv.URL, authRequired)
+		return
+	}
+	if rest, ok := strings.CutPrefix(p, "/dl/"); ok && req.Method == http.MethodGet {
+		name, vers, _ := strings.Cut(rest, "/")
+		e, ok := r.version(name, vers)
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		w.Write(e.crate)
 		return
 	}
 	if rest, ok := strings.CutPrefix(p, "/index/"); ok && req.Method == http.MethodGet {
@@ -196,6 +257,17 @@ func (r *cargoRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		r.logf("DELETE %s: 200, yanked %s %s, with %s", p, f[0], f[1], auth)
 		io.WriteString(w, `{"ok":true}`)
+	case req.Method == http.MethodPut && strings.HasSuffix(p, "/unyank"):
+		f := strings.Split(strings.TrimPrefix(p, "/api/v1/crates/"), "/")
+		if len(f) != 3 || !r.setYankedTo(f[0], f[1], false) {
+			r.logf("PUT %s: 404", p)
+			apiError(w, http.StatusNotFound, "no such version")
+			return
+		}
+		r.logf("PUT %s: 200, unyanked %s %s, with %s", p, f[0], f[1], auth)
+		io.WriteString(w, `{"ok":true}`)
+	case strings.HasSuffix(p, "/owners"):
+		r.serveOwners(w, req, auth)
 	default:
 		r.logf("%s %s: 404", req.Method, p)
 		http.NotFound(w, req)
@@ -308,7 +380,7 @@ func decodeUpload(data []byte) (indexEntry, error) {
 		return indexEntry{}, fmt.Errorf("bad metadata: %v", err)
 	}
 	sum := sha256.Sum256(crate)
-	return indexEntry{Name: m.Name, Vers: m.Vers, Deps: []any{}, Cksum: hex.EncodeToString(sum[:]), Features: map[string]any{}}, nil
+	return indexEntry{Name: m.Name, Vers: m.Vers, Deps: []any{}, Cksum: hex.EncodeToString(sum[:]), Features: map[string]any{}, crate: crate}, nil
 }
 
 // add adds e to the index, unless that version is already there.
@@ -320,20 +392,64 @@ func (r *cargoRegistry) add(e indexEntry) error {
 			return fmt.Errorf("%s %s is already published", e.Name, e.Vers)
 		}
 	}
+	if len(r.index[e.Name]) == 0 {
+		r.owners[e.Name] = []string{"e2e"}
+	}
 	r.index[e.Name] = append(r.index[e.Name], e)
 	return nil
 }
 
-func (r *cargoRegistry) setYanked(name, vers string) bool {
+func (r *cargoRegistry) setYanked(name, vers string) bool { return r.setYankedTo(name, vers, true) }
+
+func (r *cargoRegistry) setYankedTo(name, vers string, yanked bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, e := range r.index[name] {
 		if e.Vers == vers {
-			r.index[name][i].Yanked = true
+			r.index[name][i].Yanked = yanked
 			return true
 		}
 	}
 	return false
+}
+
+// serveOwners lists (GET), adds (PUT) or removes (DELETE) a crate's owners,
+// as crates.io's web API does.
+func (r *cargoRegistry) serveOwners(w http.ResponseWriter, req *http.Request, auth string) {
+	p := req.URL.Path
+	name := strings.TrimSuffix(strings.TrimPrefix(p, "/api/v1/crates/"), "/owners")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.index[name]; !ok || strings.Contains(name, "/") {
+		r.log = append(r.log, fmt.Sprintf("%s %s: 404", req.Method, p))
+		apiError(w, http.StatusNotFound, "no such crate")
+		return
+	}
+	if req.Method == http.MethodGet {
+		var users []map[string]any
+		for i, login := range r.owners[name] {
+			users = append(users, map[string]any{"id": i + 1, "login": login, "name": nil})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"users": users})
+		r.log = append(r.log, fmt.Sprintf("GET %s: 200, listed %d owners of %s, with %s", p, len(users), name, auth))
+		return
+	}
+	var body struct{ Users []string }
+	if err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&body); err != nil || len(body.Users) == 0 {
+		apiError(w, http.StatusBadRequest, "want {\"users\":[...]}")
+		return
+	}
+	switch req.Method {
+	case http.MethodPut:
+		r.owners[name] = append(r.owners[name], body.Users...)
+	case http.MethodDelete:
+		r.owners[name] = slices.DeleteFunc(r.owners[name], func(u string) bool { return slices.Contains(body.Users, u) })
+	default:
+		apiError(w, http.StatusMethodNotAllowed, "no such method")
+		return
+	}
+	r.log = append(r.log, fmt.Sprintf("%s %s: 200, owners of %s now %q, with %s", req.Method, p, name, r.owners[name], auth))
+	fmt.Fprintf(w, `{"ok":true,"msg":"owners of %s changed"}`, name)
 }
 
 // cargoProject is a throwaway CARGO_HOME whose registry "fake" has vigil as
@@ -399,11 +515,17 @@ func rustupHome() string {
 	return ""
 }
 
-// run runs cargo with stdin, against the agent at sock.
+// run runs cargo with stdin in the crate's directory, against the agent at sock.
 func (p *cargoProject) run(sock, stdin string, args ...string) result {
 	p.t.Helper()
+	return p.runIn(p.dir, sock, stdin, args...)
+}
+
+// runIn is run in another directory.
+func (p *cargoProject) runIn(dir, sock, stdin string, args ...string) result {
+	p.t.Helper()
 	cmd := exec.Command(p.cargo, args...)
-	cmd.Dir = p.dir
+	cmd.Dir = dir
 	cmd.Env = cmdEnv(p.home, sock,
 		"CARGO_HOME="+p.cargoHome,
 		"CARGO_TARGET_DIR="+p.target,

@@ -52,14 +52,39 @@ const (
 	namespacePref  = "namespace:"
 )
 
+// Credential purposes: what vigil's broker releases a registry token or a
+// git credential for. A rule matches a credential request only if it names
+// that very purpose: a rule with no purpose (or "any") is about signatures,
+// and a catch-all allow written for them must not hand out tokens too.
+const (
+	PurposeCargoRead     = "cargo-read"
+	PurposeCargoPublish  = "cargo-publish"
+	PurposeCargoYank     = "cargo-yank"
+	PurposeCargoUnyank   = "cargo-unyank"
+	PurposeCargoOwners   = "cargo-owners"
+	PurposeGitCredential = "git-credential"
+)
+
+// IsCredential reports whether p is one of the credential purposes.
+func IsCredential(p string) bool {
+	switch p {
+	case PurposeCargoRead, PurposeCargoPublish, PurposeCargoYank, PurposeCargoUnyank, PurposeCargoOwners, PurposeGitCredential:
+		return true
+	}
+	return false
+}
+
+func isCargo(p string) bool { return IsCredential(p) && p != PurposeGitCredential }
+
 // Rule is one [[rule]] of the configuration. Empty fields match anything,
 // except Forwarded: a rule matches forwarded requests only if it says so.
 type Rule struct {
 	N         int    // position in the file, from 1, for messages
 	Key       string // "SHA256:..." fingerprint, or a glob over the key comment
 	Exe       string // absolute path of the calling program
-	Purpose   string // login | git | file | namespace:NAME | unknown | any
-	Host      string // glob over the verified destination name (logins only)
+	Purpose   string // login | git | file | namespace:NAME | unknown | any, or a credential purpose
+	Host      string // glob over the verified destination name (logins), or the credential's host
+	Registry  string // glob over a cargo registry's index-url (cargo purposes only)
 	Forwarded bool   // true: matches forwarded requests only; false: local only
 	Action    Action
 }
@@ -72,9 +97,18 @@ func (r Rule) Validate() error {
 	if err := ValidatePurpose(r.Purpose); err != nil {
 		return err
 	}
-	if r.Host != "" {
-		if r.Purpose != PurposeLogin {
-			return fmt.Errorf("host %q needs purpose = \"login\": only logins have a destination", r.Host)
+	if r.Host != "" && r.Purpose != PurposeLogin && !IsCredential(r.Purpose) {
+		return fmt.Errorf("host %q needs purpose = \"login\" or a credential purpose (cargo-read, git-credential, ...): only they have a host", r.Host)
+	}
+	if r.Registry != "" && !isCargo(r.Purpose) {
+		return fmt.Errorf("registry %q needs a cargo purpose (cargo-read, cargo-publish, cargo-yank, cargo-unyank or cargo-owners)", r.Registry)
+	}
+	if IsCredential(r.Purpose) {
+		if r.Key != "" {
+			return fmt.Errorf("key %q: purpose %q releases a credential, not a key's signature", r.Key, r.Purpose)
+		}
+		if r.Forwarded {
+			return fmt.Errorf("forwarded: purpose %q: credentials are never released to a forwarded agent", r.Purpose)
 		}
 	}
 	return nil
@@ -86,10 +120,14 @@ func ValidatePurpose(p string) error {
 	case "", PurposeAny, PurposeLogin, PurposeGit, PurposeFile, PurposeUnknown:
 		return nil
 	}
+	if IsCredential(p) {
+		return nil
+	}
 	if ns, ok := strings.CutPrefix(p, namespacePref); ok && ns != "" {
 		return nil
 	}
-	return fmt.Errorf("purpose %q: want login, git, file, namespace:NAME, unknown or any", p)
+	return fmt.Errorf("purpose %q: want login, git, file, namespace:NAME, unknown or any, "+
+		"or for credentials cargo-read, cargo-publish, cargo-yank, cargo-unyank, cargo-owners or git-credential", p)
 }
 
 func isFingerprint(s string) bool { return strings.HasPrefix(s, "SHA256:") }
@@ -102,8 +140,9 @@ type Request struct {
 	KeyFingerprint string
 	KeyComment     string
 	Exe            string // "" when the calling program is unknown
-	Purpose        string // login, git, file, namespace:NAME or unknown
-	Host           string // verified destination name; "" when not verified
+	Purpose        string // login, git, file, namespace:NAME or unknown, or a credential purpose
+	Host           string // verified destination name, or the credential's host; "" when not known
+	Registry       string // a cargo registry's index-url
 	Forwarded      bool
 }
 
@@ -136,7 +175,7 @@ func Decide(rules []Rule, req Request) Decision {
 
 // Matches reports whether the rule applies to req.
 func (r *Rule) Matches(req Request) bool {
-	if r.Forwarded != req.Forwarded {
+	if r.Forwarded != req.Forwarded || IsCredential(r.Purpose) != IsCredential(req.Purpose) {
 		return false
 	}
 	if r.Key != "" {
@@ -161,6 +200,9 @@ func (r *Rule) Matches(req Request) bool {
 		if !globOrEqual(r.Host, req.Host) {
 			return false
 		}
+	}
+	if r.Registry != "" && (req.Registry == "" || !globOrEqual(r.Registry, req.Registry)) {
+		return false
 	}
 	return true
 }
@@ -206,15 +248,29 @@ func (r Rule) String() string {
 		}
 		fmt.Fprintf(&b, " %s=%s", name, v)
 	}
-	field("key", r.Key, "any")
+	credential := IsCredential(r.Purpose)
+	if !credential {
+		field("key", r.Key, "any")
+	}
 	field("exe", r.Exe, "any")
-	field("purpose", r.Purpose, "any")
+	if r.Purpose == "" || r.Purpose == PurposeAny {
+		// Such a rule never releases a registry token or git credential.
+		b.WriteString(" purpose=any-signature")
+	} else {
+		field("purpose", r.Purpose, "")
+	}
 	if r.Host != "" {
 		field("host", r.Host, "")
 	}
-	if r.Forwarded {
+	if r.Registry != "" {
+		field("registry", r.Registry, "")
+	}
+	switch {
+	case credential:
+		// Credentials are never released to a forwarded agent.
+	case r.Forwarded:
 		b.WriteString(" path=forwarded-only")
-	} else {
+	default:
 		b.WriteString(" path=local-only")
 	}
 	return b.String()

@@ -61,6 +61,56 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideCredentials: credential requests are matched only by rules that
+// name their purpose; signature rules, even catch-alls, never release a
+// token, and credential rules never sign.
+func TestDecideCredentials(t *testing.T) {
+	const reg = "sparse+https://registry.example:8443/index/"
+	rules := []Rule{
+		{N: 1, Purpose: "cargo-read", Registry: "sparse+https://registry.example:8443/*", Action: Allow},
+		{N: 2, Purpose: "cargo-publish", Host: "evil.example", Action: Deny},
+		{N: 3, Purpose: "cargo-publish", Exe: "/usr/bin/cargo", Host: "registry.example:*", Action: Allow},
+		{N: 4, Purpose: "git-credential", Host: "github.com", Action: Deny},
+		{N: 5, Action: Allow}, // every signature, and nothing else
+	}
+	tests := []struct {
+		name string
+		req  Request
+		want Action
+		rule int
+	}{
+		{"read by registry", Request{Purpose: "cargo-read", Host: "registry.example:8443", Registry: reg}, Allow, 1},
+		{"read elsewhere asks", Request{Purpose: "cargo-read", Host: "other.example", Registry: "sparse+https://other.example/"}, Ask, 0},
+		{"publish denied by host", Request{Purpose: "cargo-publish", Exe: "/usr/bin/cargo", Host: "evil.example", Registry: "sparse+https://evil.example/"}, Deny, 2},
+		{"publish by cargo", Request{Purpose: "cargo-publish", Exe: "/usr/bin/cargo", Host: "registry.example:8443", Registry: reg}, Allow, 3},
+		{"publish by another program asks", Request{Purpose: "cargo-publish", Exe: "/tmp/cargo", Host: "registry.example:8443", Registry: reg}, Ask, 0},
+		{"publish by an unknown program asks", Request{Purpose: "cargo-publish", Host: "registry.example:8443", Registry: reg}, Ask, 0},
+		{"yank: no rule", Request{Purpose: "cargo-yank", Exe: "/usr/bin/cargo", Host: "registry.example:8443", Registry: reg}, Ask, 0},
+		{"git denied", Request{Purpose: "git-credential", Host: "github.com"}, Deny, 4},
+		{"git elsewhere asks", Request{Purpose: "git-credential", Host: "gitlab.com"}, Ask, 0},
+		{"signature by the catch-all", Request{KeyFingerprint: "SHA256:x", Purpose: "login"}, Allow, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(rules, tt.req)
+			got := 0
+			if d.Rule != nil {
+				got = d.Rule.N
+			}
+			if d.Action != tt.want || got != tt.rule {
+				t.Errorf("decided %v by rule %d, want %v by rule %d", d.Action, got, tt.want, tt.rule)
+			}
+		})
+	}
+	if got, want := rules[2].String(), "rule 3: allow exe=/usr/bin/cargo purpose=cargo-publish host=registry.example:*"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	// A rule with no purpose covers signatures only, and says so.
+	if got, want := (Rule{N: 4, Action: Allow}).String(), "rule 4: allow key=any exe=any purpose=any-signature path=local-only"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		rule Rule
@@ -72,6 +122,13 @@ func TestValidate(t *testing.T) {
 		{Rule{Purpose: "namespace:"}, "purpose"},
 		{Rule{Host: "github.com"}, "needs purpose"},
 		{Rule{Purpose: "login", Host: "[127.0.0.1]:2222"}, ""},
+		{Rule{Purpose: "cargo-read", Host: "registry.example:8443", Registry: "sparse+https://*"}, ""},
+		{Rule{Purpose: "git-credential", Host: "github.com", Exe: "/usr/lib/git-core/git-remote-http"}, ""},
+		{Rule{Purpose: "git-credential", Registry: "sparse+https://*"}, "needs a cargo purpose"},
+		{Rule{Purpose: "login", Registry: "x"}, "needs a cargo purpose"},
+		{Rule{Purpose: "cargo-publish", Key: "SHA256:x"}, "not a key's signature"},
+		{Rule{Purpose: "cargo-yank", Forwarded: true}, "never released to a forwarded agent"},
+		{Rule{Purpose: "cargo-fetch"}, "purpose"},
 	}
 	for _, tt := range tests {
 		err := tt.rule.Validate()

@@ -13,7 +13,7 @@ func TestRuleSetDecidesAsDecide(t *testing.T) {
 	pick := func(r *rand.Rand, from ...string) string { return from[r.IntN(len(from))] }
 	keys := []string{"", "SHA256:a", "SHA256:b", "work-*", "home", "*"}
 	exes := []string{"", "/usr/bin/ssh", "/usr/bin/git", "/usr/bin/ssh-keygen"}
-	purposes := []string{"", PurposeAny, PurposeLogin, PurposeGit, PurposeFile, "namespace:x"}
+	purposes := []string{"", PurposeAny, PurposeLogin, PurposeGit, PurposeFile, "namespace:x", "cargo-read"}
 	hosts := []string{"", "github.com", "*.example.com"}
 	for seed := range uint64(300) {
 		r := rand.New(rand.NewPCG(seed, 1))
@@ -26,7 +26,7 @@ func TestRuleSetDecidesAsDecide(t *testing.T) {
 		for range 200 {
 			req := Request{KeyFingerprint: pick(r, "SHA256:a", "SHA256:b", "SHA256:c"),
 				KeyComment: pick(r, "work-laptop", "home", ""), Exe: pick(r, exes...),
-				Purpose: pick(r, PurposeLogin, PurposeGit, PurposeFile, "namespace:x", PurposeUnknown),
+				Purpose: pick(r, PurposeLogin, PurposeGit, PurposeFile, "namespace:x", PurposeUnknown, "cargo-read"),
 				Host:    pick(r, "", "github.com", "a.example.com"), Forwarded: r.IntN(4) == 0}
 			want, got := Decide(rules, req), set.Decide(req)
 			if want.Action != got.Action || (want.Rule == nil) != (got.Rule == nil) ||

@@ -1,0 +1,306 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// reloadRules writes rules as vigil's config file at path and, if a is
+// running, makes it re-read them (SIGHUP) and waits until its log says so.
+func reloadRules(t *testing.T, a *agentProc, path, rules string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a == nil {
+		return
+	}
+	before := strings.Count(a.p.stderr.String(), "config reloaded")
+	if err := a.p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 20*time.Second, "vigil to reload its rules", func() (bool, string) {
+		log := a.p.stderr.String()
+		return strings.Count(log, "config reloaded") > before, log
+	})
+}
+
+// credentialRecords returns vigil's audit records of kind credential, as
+// "PURPOSE DECISION", with " rule N" when a rule decided.
+func credentialRecords(t *testing.T, bin, home string) []string {
+	t.Helper()
+	cmd := exec.Command(bin, "audit", "--json")
+	cmd.Env = vigilEnvHome(home)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("vigil audit --json: %v", err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var rec struct {
+			Kind, Decision string
+			Intent         struct{ Purpose string }
+			By             struct{ Rule string }
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if rec.Kind != "credential" {
+			continue
+		}
+		s := rec.Intent.Purpose + " " + rec.Decision
+		if rec.By.Rule != "" {
+			s += " rule " + rec.By.Rule
+		}
+		got = append(got, s)
+	}
+	return got
+}
+
+// TestCargoAuthRequired: a registry whose config.json says auth-required,
+// so that cargo sends the token (cargo's read operation) for its index and
+// downloads. Rules decide first: with cargo-read and cargo-publish allowed
+// for the registry, a publish asks nobody. With no rule, a read asks,
+// naming the registry; a no fails the build, and the registry sees no
+// token; a yes lets cargo fetch the index and the .crate with it. A rule
+// denying cargo-read refuses without asking, and cargo says which rule.
+func TestCargoAuthRequired(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	cargoBin := needTool(t, "cargo", "cargo")
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	reg := newCargoRegistry(t, cargoToken)
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	reloadRules(t, nil, cfg, fmt.Sprintf(`
+[[rule]]
+action = "deny" # signatures only: no credential rule, so it matches no token request
+
+[[rule]]
+purpose = "cargo-read"
+registry = %q
+action = "allow"
+
+[[rule]]
+purpose = "cargo-publish"
+host = "127.0.0.1:*"
+action = "allow"
+`, reg.indexURL()))
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap, "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+	proj := newCargoProject(t, cargoBin, bin, reg)
+	must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+
+	// Publish, allowed by rules 2 and 3: nobody is asked.
+	must(t, proj.run(a.sock, "", "publish", "--registry", "fake", "--no-verify", "--allow-dirty"))
+	if _, ok := reg.version("foo", "0.2.0"); !ok {
+		t.Fatal("foo 0.2.0 not published")
+	}
+	ap.expectPrompts(t, 0)
+
+	// A crate that depends on foo, from now on behind auth.
+	bar := filepath.Join(t.TempDir(), "bar")
+	if err := os.MkdirAll(filepath.Join(bar, "src"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "[package]\nname = \"bar\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nfoo = { version = \"0.2\", registry = \"fake\" }\n"
+	if err := os.WriteFile(filepath.Join(bar, "Cargo.toml"), []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bar, "src", "lib.rs"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg.requireAuth(true)
+	reloadRules(t, a, cfg, "")
+	reg.takeLog()
+
+	// No rule, and the person says no: the build fails, saying why.
+	ap.set(t, "deny")
+	res := mustFail(t, proj.runIn(bar, a.sock, "", "generate-lockfile"))
+	prompts := ap.expectPrompts(t, 1)
+	checkPrompt(t, prompts[0], "Allow cargo to read registry fake (its index and downloads)?\n",
+		"  registry: fake, index "+reg.indexURL()+"\n", "/cargo (pid ", "  via:      "+bin+" (pid ")
+	if !strings.Contains(res.stderr, "vigil did not allow cargo to read registry fake") {
+		t.Errorf("cargo's error does not say vigil refused:\n%s", res.stderr)
+	}
+	for _, l := range reg.takeLog() {
+		if !strings.Contains(l, ": 401, no token") {
+			t.Errorf("the registry saw a token after a denied read: %s", l)
+		}
+	}
+	t.Logf("a denied read; cargo said:\n%s", res.stderr)
+
+	// A yes: cargo reads the index and downloads foo with the token.
+	ap.set(t, "approve")
+	must(t, proj.runIn(bar, a.sock, "", "fetch"))
+	prompts = ap.expectPrompts(t, 2)
+	checkPrompt(t, prompts[1], "Allow cargo to read registry fake (its index and downloads)?\n")
+	log := reg.takeLog()
+	for _, want := range []string{"GET /index/config.json: with the logged-in token", "GET /index/3/f/foo: with the logged-in token",
+		"GET /dl/foo/0.2.0: with the logged-in token"} {
+		if !slices.Contains(log, want) {
+			t.Errorf("the registry's log has no %q:\n%s", want, strings.Join(log, "\n"))
+		}
+	}
+	t.Logf("an approved read; the person read:\n%s\nthe registry's log:\n%s", prompts[1].Text, strings.Join(log, "\n"))
+
+	// A rule denying reads from this host: refused unasked, even though
+	// the yes above made a read grant.
+	reloadRules(t, a, cfg, "[[rule]]\npurpose = \"cargo-read\"\nhost = \"127.0.0.1:*\"\naction = \"deny\"\n")
+	if err := os.Remove(filepath.Join(bar, "Cargo.lock")); err != nil {
+		t.Fatal(err)
+	}
+	res = mustFail(t, proj.runIn(bar, a.sock, "", "generate-lockfile"))
+	ap.expectPrompts(t, 2)
+	for _, want := range []string{"vigil did not allow cargo to read registry fake", "rule 1 of vigil's configuration denies it"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("cargo's error does not say %q:\n%s", want, res.stderr)
+		}
+	}
+	t.Logf("a read a rule denies; cargo said:\n%s", res.stderr)
+
+	got := credentialRecords(t, bin, vigilHome)
+	want := []string{
+		"cargo-login allowed",
+		"cargo-read allowed rule 2",
+		"cargo-publish allowed rule 3",
+		"cargo-read denied", // the person
+		"cargo-read allowed",
+		"cargo-read denied rule 1",
+	}
+	// A fetch may ask for a read token more than once; the grant covers
+	// all but the first.
+	got = slices.Compact(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("credential records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, dir := range []string{vigilHome, proj.cargoHome, proj.home} {
+		if f := filesHolding(t, dir, cargoToken); len(f) > 0 {
+			t.Errorf("the token is written in clear in %q", f)
+		}
+	}
+}
+
+// TestCargoOwnersUnyank: cargo owner --add, --list and --remove, and cargo
+// yank --undo, through vigil against the test registry. Each asks, naming
+// the operation and the crate (and the version for an un-yank); a yes
+// reaches the registry, a no reaches nothing.
+func TestCargoOwnersUnyank(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	cargoBin := needTool(t, "cargo", "cargo")
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+	reg := newCargoRegistry(t, cargoToken)
+	if err := reg.add(indexEntry{Name: "foo", Vers: "0.2.0", Deps: []any{}, Features: map[string]any{}, Yanked: true,
+		Cksum: strings.Repeat("ab", 32)}); err != nil {
+		t.Fatal(err)
+	}
+	proj := newCargoProject(t, cargoBin, bin, reg)
+	must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+	owners := func() []string {
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		return slices.Clone(reg.owners["foo"])
+	}
+	const ownersTitle = "Allow cargo to list or change the owners of foo at registry fake?\n"
+	const unyankTitle = "Allow cargo to un-yank foo 0.2.0 at registry fake?\n"
+	steps := []struct {
+		name, answer string
+		args         []string
+		title        string
+		check        func(res result) string // "" when the registry is as it should be
+	}{
+		{"add an owner", "approve", []string{"owner", "--add", "bob", "foo"}, ownersTitle, func(result) string {
+			if o := owners(); !slices.Equal(o, []string{"e2e", "bob"}) {
+				return fmt.Sprintf("owners %q, want e2e and bob", o)
+			}
+			return ""
+		}},
+		{"list the owners", "approve", []string{"owner", "--list", "foo"}, ownersTitle, func(res result) string {
+			if !strings.Contains(res.stdout, "e2e") || !strings.Contains(res.stdout, "bob") {
+				return "cargo owner --list printed:\n" + res.stdout
+			}
+			return ""
+		}},
+		{"remove an owner, denied", "deny", []string{"owner", "--remove", "bob", "foo"}, ownersTitle, func(result) string {
+			if o := owners(); !slices.Equal(o, []string{"e2e", "bob"}) {
+				return fmt.Sprintf("owners %q after a denied remove", o)
+			}
+			return ""
+		}},
+		{"un-yank, denied", "deny", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, func(result) string {
+			if e, _ := reg.version("foo", "0.2.0"); !e.Yanked {
+				return "foo 0.2.0 un-yanked after a denial"
+			}
+			return ""
+		}},
+		{"un-yank", "approve", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, func(result) string {
+			if e, _ := reg.version("foo", "0.2.0"); e.Yanked {
+				return "foo 0.2.0 still yanked"
+			}
+			return ""
+		}},
+	}
+	for i, st := range steps {
+		ap.set(t, st.answer)
+		reg.takeLog()
+		args := append(st.args, "--registry", "fake")
+		var res result
+		if st.answer == "approve" {
+			res = must(t, proj.run(a.sock, "", args...))
+		} else {
+			res = mustFail(t, proj.run(a.sock, "", args...))
+			if !strings.Contains(res.stderr, "vigil did not allow cargo to") {
+				t.Errorf("%s: cargo's error does not say vigil refused:\n%s", st.name, res.stderr)
+			}
+		}
+		p := ap.expectPrompts(t, i+1)[i]
+		checkPrompt(t, p, st.title, "  registry: fake, index "+reg.indexURL()+"\n", "/cargo (pid ")
+		if st.title == unyankTitle {
+			checkPrompt(t, p, "  crate:    foo 0.2.0\n")
+		} else {
+			checkPrompt(t, p, "  crate:    foo\n")
+		}
+		if why := st.check(res); why != "" {
+			t.Errorf("%s: %s", st.name, why)
+		}
+		log := reg.takeLog()
+		if st.answer == "deny" && len(log) != 0 {
+			t.Errorf("%s: the registry saw API calls: %q", st.name, log)
+		}
+		t.Logf("%s (%s); the person read:\n%s\nthe registry's log: %q", st.name, st.answer, p.Text, log)
+	}
+	got := credentialRecords(t, bin, vigilHome)
+	want := []string{"cargo-login allowed", "cargo-owners allowed", "cargo-owners allowed", "cargo-owners denied",
+		"cargo-unyank denied", "cargo-unyank allowed"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("credential records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -1,0 +1,279 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-agent/vigil/internal/daemon"
+	"github.com/vigil-agent/vigil/internal/policy"
+)
+
+// table is a GrantTable over a real policy.Grants.
+type table struct {
+	g       policy.Grants
+	revoked []string
+}
+
+func (t *table) Grants() []policy.Grant { return t.g.List(time.Now()) }
+func (t *table) RevokeGrant(id int, by string) bool {
+	t.revoked = append(t.revoked, by)
+	return t.g.Revoke(id)
+}
+
+// startHub serves a Hub on a real unix socket, as vigil serve does.
+func startHub(t *testing.T) (*Hub, string, *table) {
+	t.Helper()
+	tb := &table{}
+	h := &Hub{Grants: tb}
+	path := filepath.Join(t.TempDir(), "control.sock")
+	ln, err := daemon.Listen(path, daemon.ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		daemon.Serve(ctx, ln.Listener, h, nil)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		ln.Close()
+	})
+	return h, path, tb
+}
+
+// client is a watcher at the protocol level.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	r    *Reader
+}
+
+// connect dials the hub and waits for the grant table it sends first,
+// which also says the hub has registered the watcher.
+func connect(t *testing.T, path string) *client {
+	t.Helper()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &client{t: t, conn: conn, r: NewReader(conn)}
+	c.expect(TypeGrants)
+	return c
+}
+
+func (c *client) expect(typ string) Message {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	m, err := c.r.Read()
+	if err != nil {
+		c.t.Fatalf("waiting for %s: %v", typ, err)
+	}
+	if m.Type != typ {
+		c.t.Fatalf("got %+v, want a %s message", m, typ)
+	}
+	return m
+}
+
+func (c *client) send(m Message) {
+	c.t.Helper()
+	if err := Write(c.conn, m); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+type outcome struct {
+	allow bool
+	d     time.Duration
+	err   error
+}
+
+func ask(ctx context.Context, h *Hub, text string, grant bool) <-chan outcome {
+	ch := make(chan outcome, 1)
+	go func() {
+		ok, d, err := h.ConfirmGrant(ctx, text, grant)
+		ch <- outcome{ok, d, err}
+	}()
+	return ch
+}
+
+func wait(t *testing.T, ch <-chan outcome) outcome {
+	t.Helper()
+	select {
+	case o := <-ch:
+		return o
+	case <-time.After(10 * time.Second):
+		t.Fatal("ConfirmGrant did not return")
+	}
+	return outcome{}
+}
+
+func TestHubAnswers(t *testing.T) {
+	tests := []struct {
+		answer Message
+		want   outcome
+	}{
+		{Message{Answer: AnswerOnce}, outcome{allow: true}},
+		{Message{Answer: AnswerGrant, For: "1h"}, outcome{allow: true, d: time.Hour}},
+		{Message{Answer: AnswerGrant, For: ForLock}, outcome{allow: true, d: UntilLock}},
+		{Message{Answer: AnswerDeny}, outcome{}},
+	}
+	h, path, _ := startHub(t)
+	c := connect(t, path)
+	for _, tt := range tests {
+		res := ask(context.Background(), h, "Allow ssh-keygen to sign a file?\n  key: k\n", true)
+		p := c.expect(TypePrompt)
+		if !strings.HasPrefix(p.Text, "Allow ssh-keygen") || !p.Grant {
+			t.Errorf("prompt %+v", p)
+		}
+		tt.answer.Type, tt.answer.ID = TypeAnswer, p.ID
+		c.send(tt.answer)
+		if got := wait(t, res); got != tt.want {
+			t.Errorf("answer %s %s: got %+v, want %+v", tt.answer.Answer, tt.answer.For, got, tt.want)
+		}
+		if w := c.expect(TypeWithdraw); w.ID != p.ID {
+			t.Errorf("withdrew %d, want %d", w.ID, p.ID)
+		}
+	}
+}
+
+func TestHubNoWatcher(t *testing.T) {
+	h, _, _ := startHub(t)
+	if h.Unreachable() == "" {
+		t.Error("reachable with no watcher connected")
+	}
+	if _, _, err := h.ConfirmGrant(context.Background(), "Allow?", false); !errors.Is(err, ErrNoWatcher) {
+		t.Errorf("with no watcher: %v, want ErrNoWatcher", err)
+	}
+}
+
+// TestHubDisconnect: the only watcher leaves while a prompt is open: no
+// answer, and the prompt fails at once rather than at its timeout.
+func TestHubDisconnect(t *testing.T) {
+	h, path, _ := startHub(t)
+	c := connect(t, path)
+	if why := h.Unreachable(); why != "" {
+		t.Fatalf("unreachable with a watcher connected: %s", why)
+	}
+	res := ask(context.Background(), h, "Allow?", false)
+	c.expect(TypePrompt)
+	c.conn.Close()
+	if got := wait(t, res); got.allow || !errors.Is(got.err, ErrWatcherGone) {
+		t.Errorf("after the watcher left: %+v, want ErrWatcherGone", got)
+	}
+}
+
+// TestHubTimeout: when the request's context ends, the prompt is withdrawn
+// from every screen, and a late answer is refused.
+func TestHubTimeout(t *testing.T) {
+	h, path, _ := startHub(t)
+	a, b := connect(t, path), connect(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	res := ask(ctx, h, "Allow?", true)
+	p := a.expect(TypePrompt)
+	b.expect(TypePrompt)
+	cancel()
+	if got := wait(t, res); got.allow || !errors.Is(got.err, context.Canceled) {
+		t.Errorf("cancelled prompt: %+v", got)
+	}
+	for _, c := range []*client{a, b} {
+		if w := c.expect(TypeWithdraw); w.ID != p.ID {
+			t.Errorf("withdrew %d, want %d", w.ID, p.ID)
+		}
+	}
+	a.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerOnce})
+	if e := a.expect(TypeError); !strings.Contains(e.Text, "no longer waiting") {
+		t.Errorf("late answer: %q", e.Text)
+	}
+}
+
+// TestHubFirstAnswerWins: two watchers answer; the first answer decides,
+// the second is told the request is gone.
+func TestHubFirstAnswerWins(t *testing.T) {
+	h, path, _ := startHub(t)
+	a, b := connect(t, path), connect(t, path)
+	res := ask(context.Background(), h, "Allow?", false)
+	p := a.expect(TypePrompt)
+	b.expect(TypePrompt)
+	a.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerDeny})
+	if got := wait(t, res); got.allow || got.err != nil {
+		t.Errorf("first answer deny: %+v", got)
+	}
+	b.expect(TypeWithdraw)
+	b.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerOnce})
+	b.expect(TypeError)
+}
+
+// TestHubGrantNotOffered: a grant answer to a prompt that may not offer
+// one is refused, and the prompt stays open for a real answer.
+func TestHubGrantNotOffered(t *testing.T) {
+	h, path, _ := startHub(t)
+	c := connect(t, path)
+	res := ask(context.Background(), h, "Allow?", false)
+	p := c.expect(TypePrompt)
+	c.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerGrant, For: "5m"})
+	if e := c.expect(TypeError); !strings.Contains(e.Text, "cannot be granted") {
+		t.Errorf("grant to a once-only prompt: %q", e.Text)
+	}
+	c.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerOnce})
+	if got := wait(t, res); !got.allow || got.d != 0 {
+		t.Errorf("after allow once: %+v", got)
+	}
+}
+
+// TestHubLateWatcher: a watcher that connects while a prompt waits is
+// shown it, and its answer counts.
+func TestHubLateWatcher(t *testing.T) {
+	h, path, _ := startHub(t)
+	first := connect(t, path)
+	res := ask(context.Background(), h, "Allow?", false)
+	first.expect(TypePrompt)
+	late := connect(t, path)
+	p := late.expect(TypePrompt)
+	late.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerOnce})
+	if got := wait(t, res); !got.allow {
+		t.Errorf("late watcher's allow: %+v", got)
+	}
+}
+
+func TestHubGrants(t *testing.T) {
+	h, path, tb := startHub(t)
+	c := connect(t, path)
+	scope := policy.Scope{Key: "SHA256:" + strings.Repeat("A", 43), Exe: "/usr/bin/git", Hash: "ab", Purpose: "git"}
+	id, err := tb.g.Add(policy.Grant{Scope: scope, Expires: time.Now().Add(time.Hour)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.GrantsChanged()
+	if m := c.expect(TypeGrants); len(m.Grants) != 1 || m.Grants[0].ID != id || m.Grants[0].Exe != "/usr/bin/git" {
+		t.Fatalf("grant table %+v", m.Grants)
+	}
+	c.send(Message{Type: TypeRevoke, GrantID: id})
+	c.send(Message{Type: TypeRevoke, GrantID: id})
+	if e := c.expect(TypeError); !strings.Contains(e.Text, "no grant") {
+		t.Errorf("second revoke: %q", e.Text)
+	}
+	if len(tb.Grants()) != 0 || len(tb.revoked) != 2 || tb.revoked[0] != "vigil watch" {
+		t.Errorf("after revoke: %+v, revoked by %q", tb.Grants(), tb.revoked)
+	}
+}
+
+// A hub that is not among the approvers says so to each watcher.
+func TestHubNotAsked(t *testing.T) {
+	h, path, _ := startHub(t)
+	h.mu.Lock() // vigil serve sets it before serving; the hub is serving here
+	h.NotAsked = "prompts go elsewhere"
+	h.mu.Unlock()
+	c := connect(t, path)
+	if m := c.expect(TypeError); m.Text != h.NotAsked {
+		t.Errorf("error %q, want %q", m.Text, h.NotAsked)
+	}
+}
