@@ -23,12 +23,19 @@ as when it was granted (the git behind ssh or ssh-keygen, else its parent),
 sign with one key for one purpose (and, for a login, one verified host),
 locally or forwarded as it was, until it expires. Grants are dropped on every
 lock and when the unlock window ends. "vigil grants" lists them; "vigil grants
-revoke ID" or "revoke all" ends them at once; so does r in vigil watch.
+revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watch.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
 		asJSON := fs.Bool("json", false, "print the grants as JSON")
 		return func(args []string, stdout, stderr io.Writer) error {
+			if len(args) > 2 && args[0] == "revoke" {
+				// Flags may follow: vigil grants revoke all --socket PATH.
+				if err := fs.Parse(args[2:]); err != nil {
+					return errUsage
+				}
+				args = append(args[:2], fs.Args()...)
+			}
 			path, err := runningAgent(*sock)
 			if err != nil {
 				return err
@@ -38,7 +45,11 @@ revoke ID" or "revoke all" ends them at once; so does r in vigil watch.
 					fmt.Fprintln(stderr, "vigil: error: usage: vigil grants revoke ID|all")
 					return errUsage
 				}
-				n, err := control(path, "revoke@vigil", []byte(args[1]))
+				which := args[1]
+				if which == "--all" {
+					which = "all" // as the issue and other tools spell it
+				}
+				n, err := control(path, "revoke@vigil", []byte(which))
 				if err != nil {
 					return err
 				}
