@@ -325,5 +325,9 @@ func grantLine(g policy.Grant, now time.Time) string {
 	if left, limited := g.UsesLeft(); limited {
 		uses += fmt.Sprintf(", %d left", left)
 	}
-	return fmt.Sprintf("%d  %s  %s  %s  %s  %s  %s", g.ID, sanitize.Line(g.Exe, 128), g.Key, what, where, until, uses)
+	prog := sanitize.Line(g.Exe, 128)
+	if g.RunBy != "" {
+		prog += " (run by " + sanitize.Line(g.RunBy, 128) + ")"
+	}
+	return fmt.Sprintf("%d  %s  %s  %s  %s  %s  %s", g.ID, prog, g.Key, what, where, until, uses)
 }
