@@ -38,6 +38,9 @@ func (a *Agent) boundHost(c *conn) (name string, bound bool) {
 // Connections not bound to a destination (ssh-keygen -Y, git signing,
 // paramiko, old clients) are offered every key.
 func (a *Agent) offered(c *conn, fp, comment string) (bool, string) {
+	if len(c.binds) == 0 {
+		return true, "" // not bound: spares a look at the key store per request
+	}
 	set := a.offers.Load()
 	stored := a.storeOffers()
 	if len(set.offers) == 0 && len(stored) == 0 && !set.none {

@@ -133,10 +133,10 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	}
 	switch {
 	case d.Action == policy.Deny:
-		logSign(outcomeDenied, d.Rule.String())
+		logSign(outcomeDenied, d.Text)
 		return failure
 	case d.Action == policy.Allow && note == "":
-		why, level = d.Rule.String(), slog.LevelDebug
+		why, level = d.Text, slog.LevelDebug
 	default:
 		var outcome string
 		if outcome, why = a.approve(ctx, c, key, in, dest, preq, d, note, &by); outcome != outcomeSigned {
@@ -220,7 +220,7 @@ func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in inten
 		// accepted a changed program has re-pinned it for the rule.
 		if d.Action == policy.Allow && note != "" {
 			if note = a.checkPin(c, d.Rule); note == "" {
-				return outcomeSigned, d.Rule.String()
+				return outcomeSigned, d.Text
 			}
 		}
 	}

@@ -161,13 +161,16 @@ func PurposeOf(namespace string) string {
 type Decision struct {
 	Action Action
 	Rule   *Rule
+	// Text is Rule.String(), made once per rule set rather than on every
+	// request, for logs; "" for the default.
+	Text string
 }
 
 // Decide returns the action of the first rule that matches, or Ask.
 func Decide(rules []Rule, req Request) Decision {
 	for i := range rules {
 		if rules[i].Matches(req) {
-			return Decision{Action: rules[i].Action, Rule: &rules[i]}
+			return Decision{Action: rules[i].Action, Rule: &rules[i], Text: rules[i].String()}
 		}
 	}
 	return Decision{Action: Ask}

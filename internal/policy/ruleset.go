@@ -7,6 +7,7 @@ package policy
 // rather than a thousand comparisons on every signature.
 type RuleSet struct {
 	rules []Rule
+	texts []string // rules[i].String()
 	// buckets holds the positions of the rules in rules, in order, under
 	// the exact executable and fingerprint they require ("" for a rule
 	// that requires none, or whose key is a comment glob).
@@ -17,8 +18,9 @@ type bucketKey struct{ exe, fp string }
 
 // NewRuleSet indexes rules; the set keeps its own copy of the list.
 func NewRuleSet(rules []Rule) *RuleSet {
-	s := &RuleSet{rules: append([]Rule(nil), rules...), buckets: map[bucketKey][]int32{}}
+	s := &RuleSet{rules: append([]Rule(nil), rules...), texts: make([]string, len(rules)), buckets: map[bucketKey][]int32{}}
 	for i, r := range s.rules {
+		s.texts[i] = r.String()
 		k := bucketKey{exe: r.Exe}
 		if isFingerprint(r.Key) {
 			k.fp = r.Key
@@ -28,10 +30,7 @@ func NewRuleSet(rules []Rule) *RuleSet {
 	return s
 }
 
-// Rules returns the rules in their order. The caller must not change them.
-func (s *RuleSet) Rules() []Rule { return s.rules }
-
-// Decide returns what Decide(s.Rules(), req) returns.
+// Decide returns what Decide returns over the rules the set was made from.
 func (s *RuleSet) Decide(req Request) Decision {
 	first := int32(-1)
 	try := func(k bucketKey) {
@@ -57,5 +56,5 @@ func (s *RuleSet) Decide(req Request) Decision {
 	if first < 0 {
 		return Decision{Action: Ask}
 	}
-	return Decision{Action: s.rules[first].Action, Rule: &s.rules[first]}
+	return Decision{Action: s.rules[first].Action, Rule: &s.rules[first], Text: s.texts[first]}
 }

@@ -30,7 +30,7 @@ func TestRuleSetDecidesAsDecide(t *testing.T) {
 				Host:    pick(r, "", "github.com", "a.example.com"), Forwarded: r.IntN(4) == 0}
 			want, got := Decide(rules, req), set.Decide(req)
 			if want.Action != got.Action || (want.Rule == nil) != (got.Rule == nil) ||
-				want.Rule != nil && want.Rule.N != got.Rule.N {
+				want.Rule != nil && want.Rule.N != got.Rule.N || want.Text != got.Text {
 				t.Fatalf("seed %d: %+v\nDecide = %v rule %v, RuleSet.Decide = %v rule %v",
 					seed, req, want.Action, ruleN(want), got.Action, ruleN(got))
 			}
