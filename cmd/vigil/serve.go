@@ -154,6 +154,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	acfg := agent.Config{
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
+		GrantUses:       cfg.GrantUses,
 		DefaultLifetime: firstDuration(o.lifetime, cfg.Lifetime, 0),
 		Rules:           cfg.Rules,
 		Offers:          cfg.Offers,

@@ -58,6 +58,9 @@ type Config struct {
 	// PromptTimeout bounds how long a request waits for its turn to be shown,
 	// and then how long its prompt stays open. Default 60s.
 	PromptTimeout time.Duration
+	// GrantUses caps how many signatures a grant a person makes covers;
+	// 0: any number until it expires.
+	GrantUses int
 	// DefaultLifetime applies to keys added without a lifetime (ssh-agent -t).
 	DefaultLifetime time.Duration
 	// Rules decide before anyone is asked; see package policy. SetRules

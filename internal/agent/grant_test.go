@@ -127,3 +127,25 @@ func TestCooldown(t *testing.T) {
 		t.Errorf("asked %d times, want 3: after three denials the program is refused without a prompt", n)
 	}
 }
+
+// GrantUses caps a grant: it covers that many signatures, then the next one
+// asks again.
+func TestGrantUses(t *testing.T) {
+	g := &grantingApprover{grantFor: 5 * time.Minute}
+	g.allow.Store(true)
+	_, dial := serve(t, Config{Approver: g, GrantUses: 3})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := client.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := client.Sign(pub, sshsig("git")); err != nil {
+			t.Fatalf("sign %d: %v", i, err)
+		}
+	}
+	// Asked for the first; the grant covered three; the fifth asked again.
+	if n := g.asked.Load(); n != 2 {
+		t.Errorf("asked %d times for 5 signatures with grant_uses = 3, want 2", n)
+	}
+}

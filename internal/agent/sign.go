@@ -242,14 +242,14 @@ func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in int
 	}
 	why = "approved"
 	if grantFor > 0 {
-		id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor)}, a.cfg.Now())
+		id, err := a.grants.Add(policy.Grant{Scope: scope, Expires: a.cfg.Now().Add(grantFor), MaxUses: a.cfg.GrantUses}, a.cfg.Now())
 		if err == nil {
 			a.grantsChanged()
 			by.Grant = fmt.Sprint(id)
-			why = fmt.Sprintf("approved, with grant %d for %v", id, grantFor)
+			why = fmt.Sprintf("approved, with grant %d for %v%s", id, grantFor, usesNote(a.cfg.GrantUses))
 			a.record(audit.Event{Kind: audit.KindGrantMade, Decision: audit.Allowed, Caller: callerFacts(c.who, true),
 				Key: key.Fingerprint, Intent: intentFacts(in, dest), Origin: origin(c), By: *by,
-				Detail: fmt.Sprintf("grant %d for %v", id, grantFor)})
+				Detail: fmt.Sprintf("grant %d for %v%s", id, grantFor, usesNote(a.cfg.GrantUses))})
 		}
 	}
 	if d.Action == policy.Allow && c.who.Program().Hash != "" {
@@ -259,6 +259,14 @@ func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in int
 		}
 	}
 	return outcomeSigned, why
+}
+
+// usesNote says how many signatures a grant covers, when that is capped.
+func usesNote(max int) string {
+	if max == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", at most %d signatures", max)
 }
 
 // policyRequest gathers the verified facts policy rules can match on.

@@ -26,6 +26,7 @@ type Config struct {
 	Askpass       string        // an askpass program (askpass = "PROGRAM", or the old approver = "PROGRAM")
 	Pinentry      string        // a pinentry program
 	GrantFor      time.Duration // what pinentry's "Allow for ..." button grants; 0: no such button
+	GrantUses     int           // how many signatures a grant covers; 0: any number until it expires
 	PromptTimeout time.Duration
 	Lifetime      time.Duration
 	AuditDir      string
@@ -63,6 +64,7 @@ type file struct {
 	Askpass       string    `toml:"askpass"`
 	Pinentry      string    `toml:"pinentry"`
 	GrantFor      *duration `toml:"grant_for"`
+	GrantUses     int       `toml:"grant_uses"`
 	PromptTimeout duration  `toml:"prompt_timeout"`
 	Lifetime      duration  `toml:"lifetime"`
 	AuditDir      string    `toml:"audit_dir"`
@@ -199,6 +201,9 @@ func Parse(text string) (Config, error) {
 		}
 		askpass = f.Askpass
 	}
+	if f.GrantUses < 0 {
+		return Config{}, fmt.Errorf("grant_uses = %d: want 0 (no limit) or more", f.GrantUses)
+	}
 	grantFor := 5 * time.Minute
 	if f.GrantFor != nil {
 		grantFor = f.GrantFor.Duration
@@ -207,6 +212,7 @@ func Parse(text string) (Config, error) {
 		Notify:         f.Notify == nil || *f.Notify,
 		Pinentry:       f.Pinentry,
 		GrantFor:       grantFor,
+		GrantUses:      f.GrantUses,
 		Offers:         offers,
 		OfferNone:      f.OfferDefault == "none",
 		Rules:          rules,

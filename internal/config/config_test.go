@@ -48,6 +48,8 @@ func TestParse(t *testing.T) {
 			want: Config{OfferNone: true, Offers: []policy.Offer{{N: 1, Key: "work-*", Hosts: []string{"github.com", "*.corp"}}}}},
 		{name: "pinentry", text: "pinentry = \"/usr/bin/pinentry-curses\"\ngrant_for = \"1h\"\n",
 			want: Config{Pinentry: "/usr/bin/pinentry-curses", GrantFor: time.Hour}},
+		{name: "grant uses", text: "grant_uses = 20\n", want: Config{GrantUses: 20}},
+		{name: "grant uses negative", text: "grant_uses = -1\n", err: "grant_uses"},
 		{name: "notify off", text: "notify = false\n", quiet: true},
 		{name: "notify on", text: "notify = true\n"},
 		{name: "notify bad", text: "notify = \"yes\"\n", err: "line 1"},
