@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/vigil-agent/vigil/internal/policy"
 )
 
 var checkCommand = &command{
@@ -50,6 +53,14 @@ func check(path string, stdout io.Writer) error {
 	show("askpass", cfg.Askpass)
 	show("pinentry", cfg.Pinentry)
 	show("prompt_timeout", dur(cfg.PromptTimeout))
+	show("grant_for", dur(cfg.GrantFor))
+	uses := "any number until it expires"
+	if cfg.GrantUses > 0 {
+		uses = fmt.Sprint(cfg.GrantUses)
+	}
+	show("grant_uses", uses)
+	show("cooldown", fmt.Sprintf("after %d denied or unanswered prompts in a row, refuse that program for %v",
+		cmp.Or(cfg.CooldownStrikes, policy.DefaultStrikes), cmp.Or(cfg.CooldownPeriod, policy.DefaultCooldown)))
 	show("lifetime", dur(cfg.Lifetime))
 	show("audit_dir", cfg.AuditDir)
 	show("on_audit_failure", cfg.OnAuditFailure)

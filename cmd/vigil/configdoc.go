@@ -19,6 +19,8 @@ errors.
   pinentry = "PROGRAM"       # as vigil serve --pinentry
   grant_for = "5m"           # what pinentry's "Allow for ..." button grants; "0s": no such button
   grant_uses = 0             # how many signatures a grant covers at most; 0: any until it expires
+  cooldown_after = 3         # denied or unanswered prompts in a row for one program, after which
+  cooldown = "5m"            # its requests are refused without asking for this long
   prompt_timeout = "60s"     # as vigil serve --prompt-timeout
   lifetime = "8h"            # as vigil serve --lifetime
   audit_dir = "DIR"          # where the audit log lives (see vigil help audit)

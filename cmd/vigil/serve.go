@@ -155,6 +155,8 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		Keys:            keys,
 		PromptTimeout:   promptTimeout,
 		GrantUses:       cfg.GrantUses,
+		CooldownStrikes: cfg.CooldownStrikes,
+		CooldownPeriod:  cfg.CooldownPeriod,
 		DefaultLifetime: firstDuration(o.lifetime, cfg.Lifetime, 0),
 		Rules:           cfg.Rules,
 		Offers:          cfg.Offers,

@@ -22,14 +22,19 @@ type Config struct {
 	Socket string
 	// Approvers are the ways to ask, in order: the first that can be
 	// reached asks (see approve.Chain). Nil: not set, the default order.
-	Approvers     []string
-	Askpass       string        // an askpass program (askpass = "PROGRAM", or the old approver = "PROGRAM")
-	Pinentry      string        // a pinentry program
-	GrantFor      time.Duration // what pinentry's "Allow for ..." button grants; 0: no such button
-	GrantUses     int           // how many signatures a grant covers; 0: any number until it expires
-	PromptTimeout time.Duration
-	Lifetime      time.Duration
-	AuditDir      string
+	Approvers []string
+	Askpass   string        // an askpass program (askpass = "PROGRAM", or the old approver = "PROGRAM")
+	Pinentry  string        // a pinentry program
+	GrantFor  time.Duration // what pinentry's "Allow for ..." button grants; 0: no such button
+	GrantUses int           // how many signatures a grant covers; 0: any number until it expires
+	// CooldownStrikes denied or unanswered prompts in a row for one program
+	// refuse its requests without asking for CooldownPeriod. 0: the
+	// agent's defaults (3, 5 minutes).
+	CooldownStrikes int
+	CooldownPeriod  time.Duration
+	PromptTimeout   time.Duration
+	Lifetime        time.Duration
+	AuditDir        string
 	// OnAuditFailure is "refuse" (the default: no signature that cannot
 	// be recorded) or "continue".
 	OnAuditFailure string
@@ -65,6 +70,8 @@ type file struct {
 	Pinentry      string    `toml:"pinentry"`
 	GrantFor      *duration `toml:"grant_for"`
 	GrantUses     int       `toml:"grant_uses"`
+	CooldownAfter int       `toml:"cooldown_after"`
+	Cooldown      *duration `toml:"cooldown"`
 	PromptTimeout duration  `toml:"prompt_timeout"`
 	Lifetime      duration  `toml:"lifetime"`
 	AuditDir      string    `toml:"audit_dir"`
@@ -201,6 +208,15 @@ func Parse(text string) (Config, error) {
 		}
 		askpass = f.Askpass
 	}
+	if f.CooldownAfter < 0 {
+		return Config{}, fmt.Errorf("cooldown_after = %d: want 1 or more (0: the default, 3)", f.CooldownAfter)
+	}
+	var cooldown time.Duration
+	if f.Cooldown != nil {
+		if cooldown = f.Cooldown.Duration; cooldown <= 0 {
+			return Config{}, fmt.Errorf("cooldown = %v: want a positive duration", f.Cooldown.Duration)
+		}
+	}
 	if f.GrantUses < 0 {
 		return Config{}, fmt.Errorf("grant_uses = %d: want 0 (no limit) or more", f.GrantUses)
 	}
@@ -209,22 +225,24 @@ func Parse(text string) (Config, error) {
 		grantFor = f.GrantFor.Duration
 	}
 	return Config{
-		Notify:         f.Notify == nil || *f.Notify,
-		Pinentry:       f.Pinentry,
-		GrantFor:       grantFor,
-		GrantUses:      f.GrantUses,
-		Offers:         offers,
-		OfferNone:      f.OfferDefault == "none",
-		Rules:          rules,
-		Unlock:         unlock,
-		StoreDir:       f.StoreDir,
-		AuditDir:       f.AuditDir,
-		OnAuditFailure: f.OnAuditFail,
-		Socket:         f.Socket,
-		Approvers:      approvers,
-		Askpass:        askpass,
-		PromptTimeout:  f.PromptTimeout.Duration,
-		Lifetime:       f.Lifetime.Duration,
+		Notify:          f.Notify == nil || *f.Notify,
+		Pinentry:        f.Pinentry,
+		GrantFor:        grantFor,
+		GrantUses:       f.GrantUses,
+		CooldownStrikes: f.CooldownAfter,
+		CooldownPeriod:  cooldown,
+		Offers:          offers,
+		OfferNone:       f.OfferDefault == "none",
+		Rules:           rules,
+		Unlock:          unlock,
+		StoreDir:        f.StoreDir,
+		AuditDir:        f.AuditDir,
+		OnAuditFailure:  f.OnAuditFail,
+		Socket:          f.Socket,
+		Approvers:       approvers,
+		Askpass:         askpass,
+		PromptTimeout:   f.PromptTimeout.Duration,
+		Lifetime:        f.Lifetime.Duration,
 	}, nil
 }
 
