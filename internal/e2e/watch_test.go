@@ -109,7 +109,8 @@ func TestWatchTmux(t *testing.T) {
 	if !signedBy(t, p, s) {
 		t.Fatal("granted in vigil watch, yet ssh-keygen failed")
 	}
-	screen := w.waitFor("request 2: granted for 5 min", "> 1  /usr/bin/ssh-keygen  "+k.fingerprint()+"  file  local")
+	// The grant names ssh-keygen, the program that ran it (this test), the key and purpose.
+	screen := w.waitFor("request 2: granted for 5 min", "> 1  /usr/bin/ssh-keygen (run by ", "  "+k.fingerprint()+"  file  local")
 	if !strings.Contains(screen, "used 0") {
 		t.Errorf("a new grant should show no use yet:\n%s", screen)
 	}
