@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -37,27 +36,17 @@ vigil watch connects to the control socket beside the agent's: control.sock
 beside agent.sock, or the agent's socket path with ".control" added. Only the
 agent's own user may connect.
 `,
-	setup: func(fs *flag.FlagSet) runFunc {
-		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
-		return func(args []string, stdout, stderr io.Writer) error {
-			if err := noArgs(args, stderr); err != nil {
-				return err
-			}
-			path, err := runningAgent(*sock)
-			if err != nil {
-				return err
-			}
-			if !term.IsTerminal(int(os.Stdin.Fd())) {
-				return fmt.Errorf("vigil watch reads its answers from a terminal, and its standard input is not one")
-			}
-			ctl := controlSocket(path)
-			conn, err := net.Dial("unix", ctl)
-			if err != nil {
-				return fmt.Errorf("no vigil control socket at %s (is vigil serve running at %s?): %w", ctl, path, err)
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return ui.Run(ctx, conn, path, os.Stdin, stdout)
+	setup: controlSetup(func(path string, _ []string, stdout, _ io.Writer) error {
+		if !term.IsTerminal(int(os.Stdin.Fd())) {
+			return fmt.Errorf("vigil watch reads its answers from a terminal, and its standard input is not one")
 		}
-	},
+		ctl := controlSocket(path)
+		conn, err := net.Dial("unix", ctl)
+		if err != nil {
+			return fmt.Errorf("no vigil control socket at %s (is vigil serve running at %s?): %w", ctl, path, err)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return ui.Run(ctx, conn, path, os.Stdin, stdout)
+	}),
 }
