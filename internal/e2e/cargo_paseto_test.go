@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -25,9 +26,10 @@ func uploadBody(meta string, crate []byte) []byte {
 	return b.Bytes()
 }
 
-// TestCargoPaseto: asymmetric tokens. vigil cargo keygen creates the
-// registry's P-384 key inside the agent and prints its k3.public key, which
-// is registered with the test registry. With no plain token stored, cargo
+// TestCargoPaseto: asymmetric tokens. vigil cargo keygen --registry fake
+// (found in cargo's config) creates the registry's P-384 key inside the
+// agent and prints its k3.public key, which is registered with the test
+// registry. With no plain token stored, cargo
 // publish, once approved, sends a v3.public token the agent signed for that
 // publish; the registry verifies its signature, footer and claims. The
 // captured token, replayed for another version (or another .crate), is
@@ -50,8 +52,10 @@ func TestCargoPaseto(t *testing.T) {
 	reg := newCargoRegistry(t, cargoToken)
 	proj := newCargoProject(t, cargoBin, bin, reg)
 	proj.setVersion("0.1.0")
-	keyCmd := func(op string) result {
-		return cli.run("cargo", op, "--registry-url", reg.indexURL(), "--socket", a.sock)
+	// vigil cargo finds the registry by its name in cargo's config, as
+	// cargo does: run in the crate, with cargo's CARGO_HOME.
+	keyCmd := func(op string, args ...string) result {
+		return cli.runIn(proj.dir, []string{"CARGO_HOME=" + proj.cargoHome}, append([]string{"cargo", op, "--registry", "fake", "--socket", a.sock}, args...)...)
 	}
 
 	// Locked: no key can be made.
@@ -64,7 +68,7 @@ func TestCargoPaseto(t *testing.T) {
 	// keygen prints the public key; public-key prints it again; a second
 	// keygen replaces nothing. The key's tokens carry the subject given.
 	const subject = "org:acme/ci-bot"
-	res = must(t, cli.run("cargo", "keygen", "--registry-url", reg.indexURL(), "--subject", subject, "--socket", a.sock))
+	res = must(t, keyCmd("keygen", "--subject", subject))
 	pub := strings.TrimSpace(res.stdout)
 	pk, err := paseto.ParsePublicKey(pub)
 	if err != nil {
@@ -159,6 +163,85 @@ func TestCargoPaseto(t *testing.T) {
 	}
 	if strings.Contains(a.p.stderr.String(), paseto.PrefixSecret) {
 		t.Error("vigil's log holds a secret key")
+	}
+}
+
+// TestCargoRegistryName: vigil cargo keygen --registry NAME files the key
+// under exactly the index-url real cargo sends for NAME, however cargo's
+// config spells it and wherever it is set: cargo logout --registry NAME,
+// with vigil as the provider, then finds the key and removes it. An unknown
+// name is an error that says which files were read.
+func TestCargoRegistryName(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	cargoBin := needTool(t, "cargo", "cargo")
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, newApprover(t, "approve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+	reg := newCargoRegistry(t, cargoToken)
+	proj := newCargoProject(t, cargoBin, bin, reg)
+	// Besides CARGO_HOME's "fake": registries spelled as cargo rewrites
+	// them, one in the crate's own .cargo/config.toml that hides
+	// CARGO_HOME's, one given by the environment.
+	home := fmt.Sprintf(`[registry]
+global-credential-providers = [%q]
+[registries.git-reg]
+index = "HTTP://Git.Example.Invalid:80"
+[registries.env-reg]
+index = "sparse+https://ignored.example.invalid/index/"
+[registries.near]
+index = "sparse+https://far.example.invalid/index/"
+`, bin)
+	near := `[registries.upper]
+index = "sparse+HTTP://Example.Invalid:80/index/"
+[registries.near]
+index = "sparse+https://near.example.invalid/index/"
+`
+	f, err := os.OpenFile(filepath.Join(proj.cargoHome, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(home)
+		f.Close()
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(proj.dir, ".cargo"), 0o700)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(proj.dir, ".cargo", "config.toml"), []byte(near), 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj.env = []string{"CARGO_REGISTRIES_ENV_REG_INDEX=sparse+https://Env.example.invalid/x/"}
+	env := append([]string{"CARGO_HOME=" + proj.cargoHome}, proj.env...)
+	vigilCargo := func(op, name string) result {
+		return cli.runIn(proj.dir, env, "cargo", op, "--registry", name, "--socket", a.sock)
+	}
+	for _, name := range []string{"fake", "git-reg", "env-reg", "near", "upper"} {
+		pub := strings.TrimSpace(must(t, vigilCargo("keygen", name)).stdout)
+		if _, err := paseto.ParsePublicKey(pub); err != nil {
+			t.Fatalf("vigil cargo keygen --registry %s printed %q: %v", name, pub, err)
+		}
+		res := must(t, proj.run(a.sock, "", "logout", "--registry", name))
+		if strings.Contains(res.stderr, "not currently logged in") {
+			t.Errorf("registry %s: cargo logout did not find the key vigil made:\n%s", name, res.stderr)
+		}
+		if res := mustFail(t, vigilCargo("public-key", name)); !strings.Contains(res.stderr, "no key") {
+			t.Errorf("registry %s: vigil cargo public-key after cargo logout:\n%s", name, res.stderr)
+		}
+	}
+	res := mustFail(t, vigilCargo("public-key", "nope"))
+	for _, want := range []string{"no registry nope", "CARGO_REGISTRIES_NOPE_INDEX", filepath.Join(proj.dir, ".cargo", "config.toml"), filepath.Join(proj.cargoHome, "config.toml")} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("an unknown registry name: the error does not say %q:\n%s", want, res.stderr)
+		}
 	}
 }
 

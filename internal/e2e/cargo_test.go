@@ -461,7 +461,8 @@ type cargoProject struct {
 	cargoHome string
 	dir       string // the crate
 	target    string
-	runtime   string // XDG_RUNTIME_DIR: empty, so no default vigil socket is found
+	runtime   string   // XDG_RUNTIME_DIR: empty, so no default vigil socket is found
+	env       []string // more environment for cargo
 }
 
 func newCargoProject(t *testing.T, cargoBin, vigil string, reg *cargoRegistry) *cargoProject {
@@ -540,6 +541,7 @@ func (p *cargoProject) runIn(dir, sock, stdin string, args ...string) result {
 	if tc := os.Getenv("RUSTUP_TOOLCHAIN"); tc != "" {
 		cmd.Env = append(cmd.Env, "RUSTUP_TOOLCHAIN="+tc)
 	}
+	cmd.Env = append(cmd.Env, p.env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	return runCmd(p.t, 3*time.Minute, cmd)
 }
