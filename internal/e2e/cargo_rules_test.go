@@ -304,3 +304,101 @@ func TestCargoOwnersUnyank(t *testing.T) {
 		t.Errorf("credential records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// cargoExecutable is the cargo binary itself, not rustup's proxy (which
+// runs it as a child): the program vigil sees asking.
+func cargoExecutable(t *testing.T) string {
+	t.Helper()
+	rustc := needTool(t, "rustc", "rustc")
+	cmd := exec.Command(rustc, "--print", "sysroot")
+	if h := rustupHome(); h != "" {
+		cmd.Env = append(os.Environ(), "RUSTUP_HOME="+h)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rustc --print sysroot: %v", err)
+	}
+	return needTool(t, filepath.Join(strings.TrimSpace(string(out)), "bin", "cargo"), "cargo")
+}
+
+// TestCargoRulePinned: a rule allowing cargo-publish for one cargo binary
+// pins that binary's content at its first use, in the pins signature rules
+// use (vigil pins lists it). The same path with other content (a replaced
+// cargo) no longer passes silently: the publish asks, and the prompt says
+// the program changed since the rule first allowed it; once approved, the
+// new content is pinned and the rule applies again.
+func TestCargoRulePinned(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	orig, err := os.ReadFile(cargoExecutable(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	cargoCopy := filepath.Join(dir, "cargo")
+	if err := os.WriteFile(cargoCopy, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	// Rule 2: cargo publish reads the index while it waits for the new
+	// version; reads are not what this test is about.
+	reloadRules(t, nil, cfg, fmt.Sprintf(`
+[[rule]]
+purpose = "cargo-publish"
+exe = %q
+action = "allow"
+
+[[rule]]
+purpose = "cargo-read"
+action = "allow"
+`, cargoCopy))
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(dir, "agent.sock"), vigilHome, ap, "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+	reg := newCargoRegistry(t, cargoToken)
+	proj := newCargoProject(t, cargoCopy, bin, reg)
+	must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+	publish := func(vers string) {
+		t.Helper()
+		proj.setVersion(vers)
+		res := must(t, proj.run(a.sock, "", "publish", "--registry", "fake", "--no-verify", "--allow-dirty"))
+		if _, ok := reg.version("foo", vers); !ok {
+			t.Fatalf("foo %s not published; cargo said:\n%s", vers, res.stderr)
+		}
+	}
+
+	publish("0.1.0")
+	ap.expectPrompts(t, 0)
+	if out := must(t, cli.run("pins", "--socket", a.sock)).stdout; !strings.Contains(out, cargoCopy) {
+		t.Errorf("vigil pins does not list %s:\n%s", cargoCopy, out)
+	}
+
+	// Replaced: other content at the same path.
+	if err := os.WriteFile(cargoCopy+".new", append(orig, "\x00changed"...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(cargoCopy+".new", cargoCopy); err != nil {
+		t.Fatal(err)
+	}
+	publish("0.2.0")
+	p := ap.expectPrompts(t, 1)
+	checkPrompt(t, p[0], "Allow cargo to publish foo 0.2.0", "NOTE:     "+cargoCopy+" changed since rule 1 first allowed it")
+	t.Logf("the prompt for the replaced cargo:\n%s", p[0].Text)
+
+	// Approved, so pinned again: the rule applies without asking.
+	publish("0.3.0")
+	ap.expectPrompts(t, 1)
+	got := slices.DeleteFunc(credentialRecords(t, bin, vigilHome), func(s string) bool { return !strings.HasPrefix(s, "cargo-publish ") })
+	if !slices.Equal(got, []string{"cargo-publish allowed rule 1", "cargo-publish allowed rule 1", "cargo-publish allowed rule 1"}) {
+		t.Errorf("publish records: %q", got)
+	}
+}
