@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -118,19 +117,7 @@ func TestCargoPaseto(t *testing.T) {
 	// the registry refuses it.
 	replay := func(vers string, crate []byte) (int, string) {
 		t.Helper()
-		body := uploadBody(`{"name":"foo","vers":"`+vers+`"}`, crate)
-		req, err := http.NewRequest(http.MethodPut, reg.srv.URL+"/api/v1/crates/new", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", captured)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return reg.call(t, http.MethodPut, "/api/v1/crates/new", captured, uploadBody(`{"name":"foo","vers":"`+vers+`"}`, crate))
 	}
 	if code, body := replay("0.2.0", []byte("not the crate")); code != http.StatusForbidden || !strings.Contains(body, "another version") {
 		t.Errorf("the 0.1.0 token replayed for 0.2.0: %d %s", code, body)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-agent/vigil/internal/credential/paseto"
 )
 
 // reloadRules writes rules as vigil's config file at path and, if a is
@@ -198,15 +201,26 @@ action = "allow"
 }
 
 // TestCargoOwnersUnyank: cargo owner --add, --list and --remove, and cargo
-// yank --undo, through vigil against the test registry. Each asks, naming
-// the operation and the crate (and the version for an un-yank); a yes
-// reaches the registry, a no reaches nothing.
+// yank --undo, through vigil against the test registry, with a plain token
+// and with a PASETO key. Each asks, naming the operation and the crate (and
+// the version for an un-yank); a yes reaches the registry, a no reaches
+// nothing. The registry checks each PASETO token's claims against the call
+// (mutation, name, vers): a token replayed for another call is refused.
 func TestCargoOwnersUnyank(t *testing.T) {
 	t.Parallel()
 	if os.Getenv(envAgent) == "openssh" {
 		t.Log("OpenSSH's agent has no credential broker")
 		return
 	}
+	for _, cred := range []string{"token", "paseto"} {
+		t.Run(cred, func(t *testing.T) {
+			t.Parallel()
+			testCargoOwnersUnyank(t, cred == "paseto")
+		})
+	}
+}
+
+func testCargoOwnersUnyank(t *testing.T, withPaseto bool) {
 	bin := needVigil(t)
 	cargoBin := needTool(t, "cargo", "cargo")
 	vigilHome := t.TempDir()
@@ -223,7 +237,19 @@ func TestCargoOwnersUnyank(t *testing.T) {
 		t.Fatal(err)
 	}
 	proj := newCargoProject(t, cargoBin, bin, reg)
-	must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+	want := []string{"cargo-owners allowed", "cargo-owners allowed", "cargo-owners denied", "cargo-unyank denied", "cargo-unyank allowed"}
+	if withPaseto {
+		res := must(t, cli.runIn(proj.dir, []string{"CARGO_HOME=" + proj.cargoHome}, "cargo", "keygen", "--registry", "fake", "--socket", a.sock))
+		pk, err := paseto.ParsePublicKey(strings.TrimSpace(res.stdout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.setPublicKey(pk)
+		want = append([]string{"cargo-keygen allowed"}, want...)
+	} else {
+		must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+		want = append([]string{"cargo-login allowed"}, want...)
+	}
 	owners := func() []string {
 		reg.mu.Lock()
 		defer reg.mu.Unlock()
@@ -231,37 +257,41 @@ func TestCargoOwnersUnyank(t *testing.T) {
 	}
 	const ownersTitle = "Allow cargo to list or change the owners of foo at registry fake?\n"
 	const unyankTitle = "Allow cargo to un-yank foo 0.2.0 at registry fake?\n"
+	ownersClaims := paseto.Claims{Mutation: "owners", Name: "foo"}
+	unyankClaims := paseto.Claims{Mutation: "unyank", Name: "foo", Vers: "0.2.0"}
+	var captured []string // the PASETO tokens the registry accepted
 	steps := []struct {
 		name, answer string
 		args         []string
 		title        string
+		claims       paseto.Claims           // of the PASETO token, if one is sent
 		check        func(res result) string // "" when the registry is as it should be
 	}{
-		{"add an owner", "approve", []string{"owner", "--add", "bob", "foo"}, ownersTitle, func(result) string {
+		{"add an owner", "approve", []string{"owner", "--add", "bob", "foo"}, ownersTitle, ownersClaims, func(result) string {
 			if o := owners(); !slices.Equal(o, []string{"e2e", "bob"}) {
 				return fmt.Sprintf("owners %q, want e2e and bob", o)
 			}
 			return ""
 		}},
-		{"list the owners", "approve", []string{"owner", "--list", "foo"}, ownersTitle, func(res result) string {
+		{"list the owners", "approve", []string{"owner", "--list", "foo"}, ownersTitle, ownersClaims, func(res result) string {
 			if !strings.Contains(res.stdout, "e2e") || !strings.Contains(res.stdout, "bob") {
 				return "cargo owner --list printed:\n" + res.stdout
 			}
 			return ""
 		}},
-		{"remove an owner, denied", "deny", []string{"owner", "--remove", "bob", "foo"}, ownersTitle, func(result) string {
+		{"remove an owner, denied", "deny", []string{"owner", "--remove", "bob", "foo"}, ownersTitle, ownersClaims, func(result) string {
 			if o := owners(); !slices.Equal(o, []string{"e2e", "bob"}) {
 				return fmt.Sprintf("owners %q after a denied remove", o)
 			}
 			return ""
 		}},
-		{"un-yank, denied", "deny", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, func(result) string {
+		{"un-yank, denied", "deny", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, unyankClaims, func(result) string {
 			if e, _ := reg.version("foo", "0.2.0"); !e.Yanked {
 				return "foo 0.2.0 un-yanked after a denial"
 			}
 			return ""
 		}},
-		{"un-yank", "approve", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, func(result) string {
+		{"un-yank", "approve", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, unyankClaims, func(result) string {
 			if e, _ := reg.version("foo", "0.2.0"); e.Yanked {
 				return "foo 0.2.0 still yanked"
 			}
@@ -295,14 +325,46 @@ func TestCargoOwnersUnyank(t *testing.T) {
 		if st.answer == "deny" && len(log) != 0 {
 			t.Errorf("%s: the registry saw API calls: %q", st.name, log)
 		}
+		auths := reg.takeAuths()
+		if withPaseto && st.answer == "approve" {
+			// Signed for this call, and checked by the registry.
+			if len(log) != 1 || !strings.Contains(log[0], ": 200, ") || !strings.Contains(log[0], "with a PASETO token signed by") {
+				t.Errorf("%s: the registry's log: %q", st.name, log)
+			}
+			if len(auths) != 1 {
+				t.Fatalf("%s: %d PASETO-authorised calls, want 1", st.name, len(auths))
+			}
+			claims, err := paseto.VerifyCargo(reg.pk, auths[0], reg.indexURL(), time.Now(), 5*time.Minute)
+			if err != nil || claims.Mutation != st.claims.Mutation || claims.Name != st.claims.Name || claims.Vers != st.claims.Vers || claims.Cksum != "" {
+				t.Errorf("%s: token claims %+v, %v; want %+v", st.name, claims, err, st.claims)
+			}
+			captured = append(captured, auths[0])
+		}
 		t.Logf("%s (%s); the person read:\n%s\nthe registry's log: %q", st.name, st.answer, p.Text, log)
 	}
 	got := credentialRecords(t, bin, vigilHome)
-	want := []string{"cargo-login allowed", "cargo-owners allowed", "cargo-owners allowed", "cargo-owners denied",
-		"cargo-unyank denied", "cargo-unyank allowed"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("credential records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	if !withPaseto {
+		return
+	}
+	// Replayed for other calls, the tokens are refused: the owners token
+	// for an un-yank or for another crate's owners, the un-yank token for
+	// a yank or another version.
+	ownersTok, unyankTok := captured[0], captured[len(captured)-1]
+	for _, rp := range []struct{ token, method, path, why string }{
+		{ownersTok, http.MethodPut, "/api/v1/crates/foo/0.2.0/unyank", `token is for \"owners\", not \"unyank\"`},
+		{ownersTok, http.MethodGet, "/api/v1/crates/bar/owners", "another crate"},
+		{unyankTok, http.MethodDelete, "/api/v1/crates/foo/0.2.0/yank", `token is for \"unyank\", not \"yank\"`},
+		{unyankTok, http.MethodPut, "/api/v1/crates/foo/0.1.0/unyank", "another version"},
+	} {
+		code, body := reg.call(t, rp.method, rp.path, rp.token, nil)
+		if code != http.StatusForbidden || !strings.Contains(body, rp.why) {
+			t.Errorf("a token replayed for %s %s: %d %s; want 403 saying %q", rp.method, rp.path, code, body, rp.why)
+		}
+	}
+	t.Logf("replays, in the registry's log:\n%s", strings.Join(reg.takeLog(), "\n"))
 }
 
 // cargoExecutable is the cargo binary itself, not rustup's proxy (which
