@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,9 @@ func uploadBody(meta string, crate []byte) []byte {
 // publish, once approved, sends a v3.public token the agent signed for that
 // publish; the registry verifies its signature, footer and claims. The
 // captured token, replayed for another version (or another .crate), is
-// rejected. The secret key is in no file in the clear.
+// rejected. Behind auth-required, reads get read tokens the registry
+// verifies, and a mutation token is refused for a read. The secret key is in
+// no file in the clear.
 func TestCargoPaseto(t *testing.T) {
 	t.Parallel()
 	if os.Getenv(envAgent) == "openssh" {
@@ -140,6 +143,39 @@ func TestCargoPaseto(t *testing.T) {
 	}
 	if a := reg.takeAuths(); len(a) != 1 || a[0] == captured {
 		t.Errorf("the 0.2.0 publish did not use a fresh token")
+	}
+
+	// Behind auth, reads too are signed: a crate depending on foo fetches
+	// the index and the .crate with read tokens (no mutation claim) the
+	// registry verifies; the publish token, replayed for a read, is
+	// refused.
+	reg.requireAuth(true)
+	reg.takeLog()
+	bar := newDependentCrate(t, "0.2")
+	must(t, proj.runIn(bar, a.sock, "", "fetch"))
+	ap.expectPrompts(t, 3) // the read grant the first publish's read prompt made
+	log := reg.takeLog()
+	for _, want := range []string{"GET /index/config.json: with a PASETO read token", "GET /index/3/f/foo: with a PASETO read token",
+		"GET /dl/foo/0.2.0: with a PASETO read token"} {
+		if !slices.Contains(log, want) {
+			t.Errorf("the registry's log has no %q:\n%s", want, strings.Join(log, "\n"))
+		}
+	}
+	reads := reg.takeAuths()
+	if len(reads) == 0 {
+		t.Fatal("no PASETO-authorised reads")
+	}
+	for _, tok := range reads {
+		if c, err := paseto.VerifyCargo(pk, tok, reg.indexURL(), time.Now(), 5*time.Minute); err != nil || c.Mutation != "" || c.Name != "" || c.Vers != "" || c.Subject != subject {
+			t.Errorf("read token claims %+v, %v", c, err)
+		}
+	}
+	t.Logf("PASETO reads; the registry's log:\n%s", strings.Join(log, "\n"))
+	if code, _ := reg.call(t, http.MethodGet, "/index/3/f/foo", captured, nil); code != http.StatusUnauthorized {
+		t.Errorf("the publish token replayed for a read: %d, want 401", code)
+	}
+	if l := reg.takeLog(); len(l) != 1 || !strings.Contains(l[0], "a mutation token used for a read") {
+		t.Errorf("the registry's log of a replayed publish token: %q", l)
 	}
 
 	// The secret key is in no file in the clear.

@@ -68,6 +68,24 @@ func credentialRecords(t *testing.T, bin, home string) []string {
 	return got
 }
 
+// newDependentCrate makes a crate bar that depends on foo vers from the
+// registry fake, and returns its directory.
+func newDependentCrate(t *testing.T, vers string) string {
+	t.Helper()
+	bar := filepath.Join(t.TempDir(), "bar")
+	if err := os.MkdirAll(filepath.Join(bar, "src"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf("[package]\nname = \"bar\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nfoo = { version = %q, registry = \"fake\" }\n", vers)
+	if err := os.WriteFile(filepath.Join(bar, "Cargo.toml"), []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bar, "src", "lib.rs"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bar
+}
+
 // TestCargoAuthRequired: a registry whose config.json says auth-required,
 // so that cargo sends the token (cargo's read operation) for its index and
 // downloads. Rules decide first: with cargo-read and cargo-publish allowed
@@ -118,17 +136,7 @@ action = "allow"
 	ap.expectPrompts(t, 0)
 
 	// A crate that depends on foo, from now on behind auth.
-	bar := filepath.Join(t.TempDir(), "bar")
-	if err := os.MkdirAll(filepath.Join(bar, "src"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	manifest := "[package]\nname = \"bar\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nfoo = { version = \"0.2\", registry = \"fake\" }\n"
-	if err := os.WriteFile(filepath.Join(bar, "Cargo.toml"), []byte(manifest), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bar, "src", "lib.rs"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bar := newDependentCrate(t, "0.2")
 	reg.requireAuth(true)
 	reloadRules(t, a, cfg, "")
 	reg.takeLog()
