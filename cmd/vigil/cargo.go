@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/broker"
 	"github.com/vigil-agent/vigil/internal/credential"
 	"github.com/vigil-agent/vigil/internal/credential/cargo"
+	"github.com/vigil-agent/vigil/internal/credential/cargoconfig"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/secmem"
 )
@@ -93,7 +95,7 @@ func readTokenFromTerminal(registry string) (credential.Token, error) {
 
 var cargoCommand = &command{
 	name:     "cargo",
-	synopsis: "keygen|public-key --registry-url URL [--subject SUB] [--socket PATH]",
+	synopsis: "keygen|public-key --registry NAME|--registry-url URL [--subject SUB] [--socket PATH]",
 	summary:  "create or show a registry's key for asymmetric (PASETO) cargo tokens",
 	help: `Asymmetric cargo tokens (RFC 3231, cargo:paseto, on stable cargo): the running
 agent keeps a P-384 secret key for the registry in its encrypted key store
@@ -114,13 +116,20 @@ imported by giving it to cargo login as the token: vigil stores it as the
 registry's key, replacing any key and plain token the registry had. cargo
 logout forgets the key with the token.
 
-URL is the registry's index URL exactly as cargo names it: the index in
-.cargo/config.toml, with its sparse+ prefix for a sparse registry
+NAME is the registry's name, found as cargo finds it: in
+CARGO_REGISTRIES_<NAME>_INDEX, else [registries.NAME] index in .cargo/config.toml
+of the current directory or a parent (nearest first), else in
+$CARGO_HOME/config.toml (~/.cargo by default). crates-io is crates.io.
+Run it where you run cargo, so that it reads the same files.
+
+URL (instead of a name) is the registry's index URL exactly as cargo sends it
+to its credential provider: with its sparse+ prefix for a sparse registry
 (sparse+https://registry.example/index/).
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
-		url := fs.String("registry-url", "", "the registry's index `URL`, as cargo names it")
+		name := fs.String("registry", "", "the registry's `NAME` in cargo's configuration")
+		url := fs.String("registry-url", "", "the registry's index `URL`, as cargo sends it")
 		subject := fs.String("subject", "", "keygen: the `SUB` claim of the key's tokens")
 		return func(args []string, stdout, stderr io.Writer) error {
 			// The flags may follow the operation: vigil cargo keygen --registry-url URL.
@@ -131,16 +140,17 @@ URL is the registry's index URL exactly as cargo names it: the index in
 				args = append(args[:1], fs.Args()...)
 			}
 			if len(args) != 1 || (args[0] != broker.KeyGen && args[0] != broker.KeyPublicKey) {
-				return errors.New("usage: vigil cargo keygen|public-key --registry-url URL")
+				return errors.New("usage: vigil cargo keygen|public-key --registry NAME|--registry-url URL")
 			}
-			if *url == "" {
-				return errors.New("--registry-url is required")
+			indexURL, err := registryIndexURL(*name, *url)
+			if err != nil {
+				return err
 			}
 			path, err := runningAgent(*sock)
 			if err != nil {
 				return err
 			}
-			reply, err := control(path, broker.CargoExtension, broker.EncodeKeyRequest(broker.KeyRequest{Op: args[0], IndexURL: *url, Subject: *subject}))
+			reply, err := control(path, broker.CargoExtension, broker.EncodeKeyRequest(broker.KeyRequest{Op: args[0], IndexURL: indexURL, Subject: *subject}))
 			if err != nil {
 				return err
 			}
@@ -152,4 +162,28 @@ URL is the registry's index URL exactly as cargo names it: the index in
 			return nil
 		}
 	},
+}
+
+// registryIndexURL is the index-url cargo sends for the registry given by
+// --registry NAME (looked up as cargo does, from here) or --registry-url.
+func registryIndexURL(name, url string) (string, error) {
+	switch {
+	case name != "" && url != "":
+		return "", errors.New("--registry and --registry-url exclude each other")
+	case url != "":
+		return url, nil
+	case name == "":
+		return "", errors.New("--registry NAME or --registry-url URL is required")
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	home := os.Getenv("CARGO_HOME")
+	if home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			home = filepath.Join(h, ".cargo")
+		}
+	}
+	return cargoconfig.IndexURL(name, cargoconfig.Where{Getenv: os.Getenv, Dir: dir, CargoHome: home})
 }

@@ -47,6 +47,21 @@ func (r *ExtensionRequest) Decide(req policy.Request) policy.Decision {
 	return r.agent.rules.Load().Decide(req)
 }
 
+// CheckPin binds an allow rule that names a program to the content of the
+// program asking (hash: its executable's SHA-256), in the same pins as
+// signature rules: "" when the rule may apply; else the rule must not, the
+// person is to be asked, and the note (sanitised) says that the program
+// changed since the rule first allowed it.
+func (r *ExtensionRequest) CheckPin(rule *policy.Rule, hash string) string {
+	return r.agent.checkPin(rule, hash)
+}
+
+// Repin pins the program of an allow rule to hash, after the person was
+// asked because CheckPin found it changed, and said yes.
+func (r *ExtensionRequest) Repin(rule *policy.Rule, hash string) {
+	r.agent.repin(rule, hash)
+}
+
 // Record appends ev to the audit log and reports whether the request must
 // be refused because it could not be recorded.
 func (r *ExtensionRequest) Record(ev audit.Event) (refuse bool) {

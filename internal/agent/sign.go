@@ -126,7 +126,7 @@ func (a *Agent) sign(ctx context.Context, c *conn, req []byte) []byte {
 	d := a.rules.Load().Decide(preq)
 	var note string
 	if d.Action == policy.Allow {
-		note = a.checkPin(c, d.Rule)
+		note = a.checkPin(d.Rule, c.who.Program().Hash)
 	}
 	if d.Rule != nil {
 		by.Rule = fmt.Sprint(d.Rule.N)
@@ -219,7 +219,7 @@ func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in inten
 		// now matches), or abandoned: go round again. A person who
 		// accepted a changed program has re-pinned it for the rule.
 		if d.Action == policy.Allow && note != "" {
-			if note = a.checkPin(c, d.Rule); note == "" {
+			if note = a.checkPin(d.Rule, c.who.Program().Hash); note == "" {
 				return outcomeSigned, d.Text
 			}
 		}
@@ -252,11 +252,9 @@ func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in int
 				Detail: fmt.Sprintf("grant %d for %v%s", id, grantFor, usesNote(a.cfg.GrantUses))})
 		}
 	}
-	if d.Action == policy.Allow && c.who.Program().Hash != "" {
+	if d.Action == policy.Allow {
 		// The person accepted the changed program: pin what they saw.
-		if err := a.cfg.Pins.Store(d.Rule.Exe, c.who.Program().Hash); err != nil {
-			a.log.Error("re-pinned program not saved: it holds until vigil stops", "exe", d.Rule.Exe, "err", err)
-		}
+		a.repin(d.Rule, c.who.Program().Hash)
 	}
 	return outcomeSigned, why
 }
@@ -375,15 +373,16 @@ func (a *Agent) prompt(ctx context.Context, who *caller.Info, text string, show 
 }
 
 // checkPin binds an allow rule that names a program to that program's
-// content: the first time the rule matches, the executable's hash is
-// pinned; if a later caller at the same path runs other content (an
-// upgrade, or tampering), the rule does not apply and the person is asked,
-// told why. It returns that note, or "" when the rule may apply.
-func (a *Agent) checkPin(c *conn, r *policy.Rule) string {
+// content (hash, of the program asking): the first time the rule matches,
+// the executable's hash is pinned; if a later caller at the same path runs
+// other content (an upgrade, or tampering), the rule does not apply and the
+// person is asked, told why. It returns that note, or "" when the rule may
+// apply. Signature and credential rules share the pins: they are the
+// program's, not the rule's.
+func (a *Agent) checkPin(r *policy.Rule, hash string) string {
 	if r.Exe == "" {
 		return ""
 	}
-	hash := c.who.Program().Hash
 	if hash == "" {
 		return "the rule names this program, but its content could not be read to check it"
 	}
@@ -398,6 +397,17 @@ func (a *Agent) checkPin(c *conn, r *policy.Rule) string {
 			sanitize.Line(r.Exe, 128), r.N, hash, pinned)
 	}
 	return ""
+}
+
+// repin pins the program of rule r to hash, once the person accepted it
+// changed.
+func (a *Agent) repin(r *policy.Rule, hash string) {
+	if r == nil || r.Exe == "" || hash == "" {
+		return
+	}
+	if err := a.cfg.Pins.Store(r.Exe, hash); err != nil {
+		a.log.Error("re-pinned program not saved: it holds until vigil stops", "exe", r.Exe, "err", err)
+	}
 }
 
 // notifySign tells the desktop what became of a signature request: short,

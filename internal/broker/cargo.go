@@ -185,6 +185,10 @@ func (c *Cargo) store() (TokenStore, error) {
 // decider is what an agent.ExtensionRequest offers a handler.
 type decider interface {
 	Decide(policy.Request) policy.Decision
+	// CheckPin and Repin bind an allow rule that names a program to that
+	// program's content, as for signatures (agent.ExtensionRequest).
+	CheckPin(rule *policy.Rule, hash string) string
+	Repin(rule *policy.Rule, hash string)
 	Ask(ctx context.Context, text string) (bool, string)
 	Record(audit.Event) (refuse bool)
 }
@@ -313,17 +317,23 @@ func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
 		return fail
 	}
 	why := "approved"
+	// An allow rule that names the program holds only while it is the
+	// program the rule first allowed: if cargo was replaced, ask.
+	var note string
+	if pd.Action == policy.Allow {
+		note = d.CheckPin(pd.Rule, r.party.self.Hash)
+	}
 	// A read a rule or grant allows is routine, and logged at debug level.
 	level := slog.LevelInfo
-	if pd.Action == policy.Allow {
+	if pd.Action == policy.Allow && note == "" {
 		why = pd.Rule.String()
 		if r.Operation == cargo.OpRead {
 			level = slog.LevelDebug
 		}
-	} else if g, ok := c.readGrant(r); ok {
+	} else if g, ok := c.readGrant(r); ok && note == "" {
 		by.Grant, why, level = g, "read grant "+g, slog.LevelDebug
 	} else {
-		ok, reason := d.Ask(ctx, c.promptText(r))
+		ok, reason := d.Ask(ctx, c.promptText(r, note))
 		if !ok {
 			return c.fail(r, d, audit.Denied, reason, &cargo.Error{Kind: cargo.Other,
 				Message:  "vigil did not allow " + r.party.name() + " to " + phrase(r.Request),
@@ -333,6 +343,10 @@ func (c *Cargo) get(ctx context.Context, r *request, d decider) []byte {
 		if ctx.Err() != nil {
 			return c.fail(r, d, audit.Cancelled, "client hung up before the token was released",
 				cargo.Errorf("cancelled"))
+		}
+		if note != "" {
+			d.Repin(pd.Rule, r.party.self.Hash)
+			why = "approved, the program changed since " + pd.Rule.String()
 		}
 		if r.Operation == cargo.OpRead {
 			if g := c.makeReadGrant(r); g != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/credential"
 	"github.com/vigil-agent/vigil/internal/credential/cargo"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/pins"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
 
@@ -50,6 +51,7 @@ type rig struct {
 	broker *Cargo
 	store  *MemoryStore
 	ag     *agent.Agent // SetRules sets the policy rules
+	pins   *pins.Store  // the agent's
 
 	mu       sync.Mutex
 	who      *caller.Info
@@ -65,7 +67,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{t: t, who: chain(pluginProc, cargoProc, bashProc), answer: true,
-		now: time.Date(2026, 11, 24, 13, 0, 0, 0, time.UTC), store: NewMemoryStore()}
+		now: time.Date(2026, 11, 24, 13, 0, 0, 0, time.UTC), store: NewMemoryStore(), pins: pins.Memory()}
 	log := slog.New(slog.NewTextHandler(lockedWriter{r}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.broker = NewCargo(CargoConfig{
 		Tokens:   r.store,
@@ -82,6 +84,7 @@ func newRig(t *testing.T) *rig {
 		Approver:   r,
 		Audit:      r,
 		Extensions: map[string]agent.Extension{CargoExtension: r.broker},
+		Pins:       r.pins,
 		Log:        log,
 	})
 	r.ag = ag
@@ -360,6 +363,72 @@ func TestCargoMutationsAlwaysAsk(t *testing.T) {
 			}
 			wantEvent(t, r.takeEvents(), audit.Allowed, c.purpose, c.resource)
 		}
+	}
+}
+
+// TestCargoRulePinned: an allow rule that names cargo holds for the cargo
+// it first allowed, by content, in the agent's pins (those of signature
+// rules). A replaced cargo at the same path is asked about, the prompt says
+// the program changed; a no leaves the pin as it was, a yes re-pins.
+func TestCargoRulePinned(t *testing.T) {
+	r := newRig(t)
+	if err := r.store.Put(indexURL, credential.UncheckedToken(secret)); err != nil {
+		t.Fatal(err)
+	}
+	r.ag.SetRules([]policy.Rule{{N: 1, Purpose: "cargo-publish", Exe: cargoProc.Exe, Action: policy.Allow}})
+	publish := get(t, cargo.OpPublish, "foo", "0.2.0", cksum)
+
+	wantToken(t, r.plugin(publish), cargo.CacheNever)
+	if p := r.takePrompts(); len(p) != 0 {
+		t.Fatalf("asked for a publish rule 1 allows: %q", p)
+	}
+	if l := r.pins.List(); len(l) != 1 || l[0].Exe != cargoProc.Exe || l[0].SHA256 != cargoProc.Hash {
+		t.Fatalf("pins after the first publish: %+v", l)
+	}
+	r.takeEvents()
+
+	replaced := cargoProc
+	replaced.Hash = "dddddddddddddddd"
+	r.set(func(r *rig) { r.who = chain(pluginProc, replaced, bashProc); r.answer = false })
+	wantError(t, r.plugin(publish), cargo.Other, "vigil did not allow cargo to publish foo 0.2.0")
+	p := r.takePrompts()
+	if len(p) != 1 {
+		t.Fatalf("%d prompts for a replaced cargo, want 1", len(p))
+	}
+	wantNote := "  NOTE:     " + cargoProc.Exe + " changed since rule 1 first allowed it (content SHA-256 dddddddddddd…, was cccc…)\n"
+	if !strings.Contains(p[0], wantNote) {
+		t.Errorf("prompt for a replaced cargo does not say %q:\n%s", wantNote, p[0])
+	}
+	wantEvent(t, r.takeEvents(), audit.Denied, "cargo-publish", "crate foo 0.2.0 at registry "+indexURL)
+	if l := r.pins.List(); len(l) != 1 || l[0].SHA256 != cargoProc.Hash {
+		t.Fatalf("a no re-pinned: %+v", l)
+	}
+
+	// Yes: released, and the new cargo is pinned: no prompt next time.
+	r.set(func(r *rig) { r.answer = true })
+	wantToken(t, r.plugin(publish), cargo.CacheNever)
+	if p := r.takePrompts(); len(p) != 1 || !strings.Contains(p[0], wantNote) {
+		t.Fatalf("prompts %q, want one with the note", p)
+	}
+	if ev := wantEvent(t, r.takeEvents(), audit.Allowed, "cargo-publish", "crate foo 0.2.0 at registry "+indexURL); !strings.Contains(ev.Detail, "the program changed since rule 1") {
+		t.Errorf("record detail %q", ev.Detail)
+	}
+	if l := r.pins.List(); len(l) != 1 || l[0].SHA256 != replaced.Hash {
+		t.Fatalf("a yes did not re-pin: %+v", l)
+	}
+	wantToken(t, r.plugin(publish), cargo.CacheNever)
+	if p := r.takePrompts(); len(p) != 0 {
+		t.Fatalf("asked again after the re-pin: %q", p)
+	}
+
+	// A program whose content could not be read is not taken for the
+	// pinned one.
+	unread := cargoProc
+	unread.Hash = ""
+	r.set(func(r *rig) { r.who = chain(pluginProc, unread, bashProc) })
+	wantToken(t, r.plugin(publish), cargo.CacheNever)
+	if p := r.takePrompts(); len(p) != 1 || !strings.Contains(p[0], "its content could not be read") {
+		t.Fatalf("prompts %q for an unreadable cargo", p)
 	}
 }
 

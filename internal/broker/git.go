@@ -287,13 +287,23 @@ func (g *Git) get(ctx context.Context, r *gitRequest, d decider) []byte {
 	if fail != nil {
 		return fail
 	}
-	if pd.Action != policy.Allow {
-		ok, reason := d.Ask(ctx, g.promptText(r, user))
+	// An allow rule that names the program holds only while it is the
+	// program the rule first allowed.
+	var note string
+	if pd.Action == policy.Allow {
+		note = d.CheckPin(pd.Rule, r.party.self.Hash)
+	}
+	if pd.Action != policy.Allow || note != "" {
+		ok, reason := d.Ask(ctx, g.promptText(r, user, note))
 		if !ok {
 			return g.fail(r, d, audit.Denied, reason, "vigil did not allow "+g.name(r)+" to use the credential for "+r.url()+": "+reason)
 		}
 		if ctx.Err() != nil {
 			return g.fail(r, d, audit.Cancelled, "client hung up before the credential was released", "cancelled")
+		}
+		if note != "" {
+			d.Repin(pd.Rule, r.party.self.Hash)
+			why = "approved, the program changed since " + pd.Rule.String()
 		}
 	}
 	// Read again: the agent may have locked while the person decided.
@@ -426,7 +436,8 @@ func (g *Git) name(r *gitRequest) string {
 }
 
 // promptText is what the person reads before a credential is released.
-func (g *Git) promptText(r *gitRequest, user string) string {
+// note, if not "", is why a rule that would have allowed it did not.
+func (g *Git) promptText(r *gitRequest, user, note string) string {
 	var b strings.Builder
 	p := r.party
 	url := sanitize.Line(r.url(), 200)
@@ -458,6 +469,9 @@ func (g *Git) promptText(r *gitRequest, user string) string {
 	}
 	if r.who.OtherMountNS || r.who.OtherPIDNS {
 		b.WriteString("  NOTE:     the caller runs in another namespace (a container?)\n")
+	}
+	if note != "" {
+		fmt.Fprintf(&b, "  NOTE:     %s\n", note)
 	}
 	return b.String()
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,7 +16,20 @@ type fakeDecider struct {
 	answer  bool
 	prompts []string
 	events  []audit.Event
+	// pinNote is what CheckPin says of an allow rule naming a program;
+	// repinned lists the hashes Repin was given.
+	pinNote  string
+	repinned []string
 }
+
+func (d *fakeDecider) CheckPin(rule *policy.Rule, hash string) string {
+	if rule.Exe == "" {
+		return ""
+	}
+	return d.pinNote
+}
+
+func (d *fakeDecider) Repin(_ *policy.Rule, hash string) { d.repinned = append(d.repinned, hash) }
 
 func (d *fakeDecider) Ask(_ context.Context, text string) (bool, string) {
 	d.prompts = append(d.prompts, text)
@@ -85,11 +99,19 @@ func TestGitBroker(t *testing.T) {
 	if ev := d.events[len(d.events)-1]; ev.Decision != audit.Allowed || ev.By.Rule != "1" {
 		t.Errorf("record of a get a rule allows: %+v", ev)
 	}
+	// The program rule 1 names is not the one it pinned: asked, with the
+	// note, and a yes re-pins the program asking.
+	d.pinNote, d.answer = "/usr/lib/git-core/git-remote-http changed since rule 1 first allowed it", true
+	if got := call("get\nprotocol=https\nhost=h.example\n"); got != "ok\nusername=alice\npassword=pw\n" || len(d.prompts) != 3 ||
+		!strings.Contains(d.prompts[2], "  NOTE:     "+d.pinNote+"\n") || !slices.Equal(d.repinned, []string{remote.Hash}) {
+		t.Errorf("get by a changed program: %q, prompts %q, re-pinned %q", got, d.prompts[2:], d.repinned)
+	}
+	d.pinNote, d.answer = "", false
 	if got := call("store\nprotocol=https\nhost=other.example\nusername=alice\npassword=pw2\n"); got != "ok\n" {
 		t.Fatalf("store: %q", got)
 	}
 	if got := call("get\nprotocol=https\nhost=other.example\n"); !strings.HasPrefix(got, "error vigil did not allow git") ||
-		!strings.Contains(got, "rule 2") || len(d.prompts) != 2 {
+		!strings.Contains(got, "rule 2") || len(d.prompts) != 3 {
 		t.Errorf("get a rule denies: %q, %d prompts", got, len(d.prompts))
 	}
 	d.rules = nil

@@ -80,7 +80,8 @@ func phrase(r *cargo.Request) string {
 
 // promptText is what the person reads before a token is released: a title
 // line, then one fact per line. Everything a caller controls is sanitised.
-func (c *Cargo) promptText(r *request) string {
+// note, if not "", is why a rule that would have allowed it did not.
+func (c *Cargo) promptText(r *request, note string) string {
 	var b strings.Builder
 	p := r.party
 	fmt.Fprintf(&b, "Allow %s to %s?\n", p.name(), phrase(r.Request))
@@ -114,6 +115,9 @@ func (c *Cargo) promptText(r *request) string {
 		b.WriteString("  NOTE:     the caller runs in another namespace (a container?)\n")
 	}
 	b.WriteString("  path:     local\n")
+	if note != "" {
+		fmt.Fprintf(&b, "  NOTE:     %s\n", note)
+	}
 	if r.Operation == cargo.OpRead {
 		if _, ok := c.grantKey(r); ok {
 			fmt.Fprintf(&b, "  NOTE:     yes also lets this program read this registry for %s without asking again.\n",

@@ -3,10 +3,11 @@ package e2e
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,13 +26,16 @@ func uploadBody(meta string, crate []byte) []byte {
 	return b.Bytes()
 }
 
-// TestCargoPaseto: asymmetric tokens. vigil cargo keygen creates the
-// registry's P-384 key inside the agent and prints its k3.public key, which
-// is registered with the test registry. With no plain token stored, cargo
+// TestCargoPaseto: asymmetric tokens. vigil cargo keygen --registry fake
+// (found in cargo's config) creates the registry's P-384 key inside the
+// agent and prints its k3.public key, which is registered with the test
+// registry. With no plain token stored, cargo
 // publish, once approved, sends a v3.public token the agent signed for that
 // publish; the registry verifies its signature, footer and claims. The
 // captured token, replayed for another version (or another .crate), is
-// rejected. The secret key is in no file in the clear.
+// rejected. Behind auth-required, reads get read tokens the registry
+// verifies, and a mutation token is refused for a read. The secret key is in
+// no file in the clear.
 func TestCargoPaseto(t *testing.T) {
 	t.Parallel()
 	if os.Getenv(envAgent) == "openssh" {
@@ -50,8 +54,10 @@ func TestCargoPaseto(t *testing.T) {
 	reg := newCargoRegistry(t, cargoToken)
 	proj := newCargoProject(t, cargoBin, bin, reg)
 	proj.setVersion("0.1.0")
-	keyCmd := func(op string) result {
-		return cli.run("cargo", op, "--registry-url", reg.indexURL(), "--socket", a.sock)
+	// vigil cargo finds the registry by its name in cargo's config, as
+	// cargo does: run in the crate, with cargo's CARGO_HOME.
+	keyCmd := func(op string, args ...string) result {
+		return cli.runIn(proj.dir, []string{"CARGO_HOME=" + proj.cargoHome}, append([]string{"cargo", op, "--registry", "fake", "--socket", a.sock}, args...)...)
 	}
 
 	// Locked: no key can be made.
@@ -64,7 +70,7 @@ func TestCargoPaseto(t *testing.T) {
 	// keygen prints the public key; public-key prints it again; a second
 	// keygen replaces nothing. The key's tokens carry the subject given.
 	const subject = "org:acme/ci-bot"
-	res = must(t, cli.run("cargo", "keygen", "--registry-url", reg.indexURL(), "--subject", subject, "--socket", a.sock))
+	res = must(t, keyCmd("keygen", "--subject", subject))
 	pub := strings.TrimSpace(res.stdout)
 	pk, err := paseto.ParsePublicKey(pub)
 	if err != nil {
@@ -114,19 +120,7 @@ func TestCargoPaseto(t *testing.T) {
 	// the registry refuses it.
 	replay := func(vers string, crate []byte) (int, string) {
 		t.Helper()
-		body := uploadBody(`{"name":"foo","vers":"`+vers+`"}`, crate)
-		req, err := http.NewRequest(http.MethodPut, reg.srv.URL+"/api/v1/crates/new", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", captured)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return reg.call(t, http.MethodPut, "/api/v1/crates/new", captured, uploadBody(`{"name":"foo","vers":"`+vers+`"}`, crate))
 	}
 	if code, body := replay("0.2.0", []byte("not the crate")); code != http.StatusForbidden || !strings.Contains(body, "another version") {
 		t.Errorf("the 0.1.0 token replayed for 0.2.0: %d %s", code, body)
@@ -151,6 +145,39 @@ func TestCargoPaseto(t *testing.T) {
 		t.Errorf("the 0.2.0 publish did not use a fresh token")
 	}
 
+	// Behind auth, reads too are signed: a crate depending on foo fetches
+	// the index and the .crate with read tokens (no mutation claim) the
+	// registry verifies; the publish token, replayed for a read, is
+	// refused.
+	reg.requireAuth(true)
+	reg.takeLog()
+	bar := newDependentCrate(t, "0.2")
+	must(t, proj.runIn(bar, a.sock, "", "fetch"))
+	ap.expectPrompts(t, 3) // the read grant the first publish's read prompt made
+	log := reg.takeLog()
+	for _, want := range []string{"GET /index/config.json: with a PASETO read token", "GET /index/3/f/foo: with a PASETO read token",
+		"GET /dl/foo/0.2.0: with a PASETO read token"} {
+		if !slices.Contains(log, want) {
+			t.Errorf("the registry's log has no %q:\n%s", want, strings.Join(log, "\n"))
+		}
+	}
+	reads := reg.takeAuths()
+	if len(reads) == 0 {
+		t.Fatal("no PASETO-authorised reads")
+	}
+	for _, tok := range reads {
+		if c, err := paseto.VerifyCargo(pk, tok, reg.indexURL(), time.Now(), 5*time.Minute); err != nil || c.Mutation != "" || c.Name != "" || c.Vers != "" || c.Subject != subject {
+			t.Errorf("read token claims %+v, %v", c, err)
+		}
+	}
+	t.Logf("PASETO reads; the registry's log:\n%s", strings.Join(log, "\n"))
+	if code, _ := reg.call(t, http.MethodGet, "/index/3/f/foo", captured, nil); code != http.StatusUnauthorized {
+		t.Errorf("the publish token replayed for a read: %d, want 401", code)
+	}
+	if l := reg.takeLog(); len(l) != 1 || !strings.Contains(l[0], "a mutation token used for a read") {
+		t.Errorf("the registry's log of a replayed publish token: %q", l)
+	}
+
 	// The secret key is in no file in the clear.
 	for _, dir := range []string{vigilHome, proj.cargoHome, proj.home} {
 		if f := filesHolding(t, dir, paseto.PrefixSecret); len(f) > 0 {
@@ -159,6 +186,85 @@ func TestCargoPaseto(t *testing.T) {
 	}
 	if strings.Contains(a.p.stderr.String(), paseto.PrefixSecret) {
 		t.Error("vigil's log holds a secret key")
+	}
+}
+
+// TestCargoRegistryName: vigil cargo keygen --registry NAME files the key
+// under exactly the index-url real cargo sends for NAME, however cargo's
+// config spells it and wherever it is set: cargo logout --registry NAME,
+// with vigil as the provider, then finds the key and removes it. An unknown
+// name is an error that says which files were read.
+func TestCargoRegistryName(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	cargoBin := needTool(t, "cargo", "cargo")
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, newApprover(t, "approve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+	reg := newCargoRegistry(t, cargoToken)
+	proj := newCargoProject(t, cargoBin, bin, reg)
+	// Besides CARGO_HOME's "fake": registries spelled as cargo rewrites
+	// them, one in the crate's own .cargo/config.toml that hides
+	// CARGO_HOME's, one given by the environment.
+	home := fmt.Sprintf(`[registry]
+global-credential-providers = [%q]
+[registries.git-reg]
+index = "HTTP://Git.Example.Invalid:80"
+[registries.env-reg]
+index = "sparse+https://ignored.example.invalid/index/"
+[registries.near]
+index = "sparse+https://far.example.invalid/index/"
+`, bin)
+	near := `[registries.upper]
+index = "sparse+HTTP://Example.Invalid:80/index/"
+[registries.near]
+index = "sparse+https://near.example.invalid/index/"
+`
+	f, err := os.OpenFile(filepath.Join(proj.cargoHome, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(home)
+		f.Close()
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(proj.dir, ".cargo"), 0o700)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(proj.dir, ".cargo", "config.toml"), []byte(near), 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj.env = []string{"CARGO_REGISTRIES_ENV_REG_INDEX=sparse+https://Env.example.invalid/x/"}
+	env := append([]string{"CARGO_HOME=" + proj.cargoHome}, proj.env...)
+	vigilCargo := func(op, name string) result {
+		return cli.runIn(proj.dir, env, "cargo", op, "--registry", name, "--socket", a.sock)
+	}
+	for _, name := range []string{"fake", "git-reg", "env-reg", "near", "upper"} {
+		pub := strings.TrimSpace(must(t, vigilCargo("keygen", name)).stdout)
+		if _, err := paseto.ParsePublicKey(pub); err != nil {
+			t.Fatalf("vigil cargo keygen --registry %s printed %q: %v", name, pub, err)
+		}
+		res := must(t, proj.run(a.sock, "", "logout", "--registry", name))
+		if strings.Contains(res.stderr, "not currently logged in") {
+			t.Errorf("registry %s: cargo logout did not find the key vigil made:\n%s", name, res.stderr)
+		}
+		if res := mustFail(t, vigilCargo("public-key", name)); !strings.Contains(res.stderr, "no key") {
+			t.Errorf("registry %s: vigil cargo public-key after cargo logout:\n%s", name, res.stderr)
+		}
+	}
+	res := mustFail(t, vigilCargo("public-key", "nope"))
+	for _, want := range []string{"no registry nope", "CARGO_REGISTRIES_NOPE_INDEX", filepath.Join(proj.dir, ".cargo", "config.toml"), filepath.Join(proj.cargoHome, "config.toml")} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("an unknown registry name: the error does not say %q:\n%s", want, res.stderr)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-agent/vigil/internal/credential/paseto"
 )
 
 // reloadRules writes rules as vigil's config file at path and, if a is
@@ -65,6 +68,24 @@ func credentialRecords(t *testing.T, bin, home string) []string {
 	return got
 }
 
+// newDependentCrate makes a crate bar that depends on foo vers from the
+// registry fake, and returns its directory.
+func newDependentCrate(t *testing.T, vers string) string {
+	t.Helper()
+	bar := filepath.Join(t.TempDir(), "bar")
+	if err := os.MkdirAll(filepath.Join(bar, "src"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf("[package]\nname = \"bar\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nfoo = { version = %q, registry = \"fake\" }\n", vers)
+	if err := os.WriteFile(filepath.Join(bar, "Cargo.toml"), []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bar, "src", "lib.rs"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bar
+}
+
 // TestCargoAuthRequired: a registry whose config.json says auth-required,
 // so that cargo sends the token (cargo's read operation) for its index and
 // downloads. Rules decide first: with cargo-read and cargo-publish allowed
@@ -115,17 +136,7 @@ action = "allow"
 	ap.expectPrompts(t, 0)
 
 	// A crate that depends on foo, from now on behind auth.
-	bar := filepath.Join(t.TempDir(), "bar")
-	if err := os.MkdirAll(filepath.Join(bar, "src"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	manifest := "[package]\nname = \"bar\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nfoo = { version = \"0.2\", registry = \"fake\" }\n"
-	if err := os.WriteFile(filepath.Join(bar, "Cargo.toml"), []byte(manifest), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bar, "src", "lib.rs"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bar := newDependentCrate(t, "0.2")
 	reg.requireAuth(true)
 	reloadRules(t, a, cfg, "")
 	reg.takeLog()
@@ -198,15 +209,26 @@ action = "allow"
 }
 
 // TestCargoOwnersUnyank: cargo owner --add, --list and --remove, and cargo
-// yank --undo, through vigil against the test registry. Each asks, naming
-// the operation and the crate (and the version for an un-yank); a yes
-// reaches the registry, a no reaches nothing.
+// yank --undo, through vigil against the test registry, with a plain token
+// and with a PASETO key. Each asks, naming the operation and the crate (and
+// the version for an un-yank); a yes reaches the registry, a no reaches
+// nothing. The registry checks each PASETO token's claims against the call
+// (mutation, name, vers): a token replayed for another call is refused.
 func TestCargoOwnersUnyank(t *testing.T) {
 	t.Parallel()
 	if os.Getenv(envAgent) == "openssh" {
 		t.Log("OpenSSH's agent has no credential broker")
 		return
 	}
+	for _, cred := range []string{"token", "paseto"} {
+		t.Run(cred, func(t *testing.T) {
+			t.Parallel()
+			testCargoOwnersUnyank(t, cred == "paseto")
+		})
+	}
+}
+
+func testCargoOwnersUnyank(t *testing.T, withPaseto bool) {
 	bin := needVigil(t)
 	cargoBin := needTool(t, "cargo", "cargo")
 	vigilHome := t.TempDir()
@@ -223,7 +245,19 @@ func TestCargoOwnersUnyank(t *testing.T) {
 		t.Fatal(err)
 	}
 	proj := newCargoProject(t, cargoBin, bin, reg)
-	must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+	want := []string{"cargo-owners allowed", "cargo-owners allowed", "cargo-owners denied", "cargo-unyank denied", "cargo-unyank allowed"}
+	if withPaseto {
+		res := must(t, cli.runIn(proj.dir, []string{"CARGO_HOME=" + proj.cargoHome}, "cargo", "keygen", "--registry", "fake", "--socket", a.sock))
+		pk, err := paseto.ParsePublicKey(strings.TrimSpace(res.stdout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.setPublicKey(pk)
+		want = append([]string{"cargo-keygen allowed"}, want...)
+	} else {
+		must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+		want = append([]string{"cargo-login allowed"}, want...)
+	}
 	owners := func() []string {
 		reg.mu.Lock()
 		defer reg.mu.Unlock()
@@ -231,37 +265,41 @@ func TestCargoOwnersUnyank(t *testing.T) {
 	}
 	const ownersTitle = "Allow cargo to list or change the owners of foo at registry fake?\n"
 	const unyankTitle = "Allow cargo to un-yank foo 0.2.0 at registry fake?\n"
+	ownersClaims := paseto.Claims{Mutation: "owners", Name: "foo"}
+	unyankClaims := paseto.Claims{Mutation: "unyank", Name: "foo", Vers: "0.2.0"}
+	var captured []string // the PASETO tokens the registry accepted
 	steps := []struct {
 		name, answer string
 		args         []string
 		title        string
+		claims       paseto.Claims           // of the PASETO token, if one is sent
 		check        func(res result) string // "" when the registry is as it should be
 	}{
-		{"add an owner", "approve", []string{"owner", "--add", "bob", "foo"}, ownersTitle, func(result) string {
+		{"add an owner", "approve", []string{"owner", "--add", "bob", "foo"}, ownersTitle, ownersClaims, func(result) string {
 			if o := owners(); !slices.Equal(o, []string{"e2e", "bob"}) {
 				return fmt.Sprintf("owners %q, want e2e and bob", o)
 			}
 			return ""
 		}},
-		{"list the owners", "approve", []string{"owner", "--list", "foo"}, ownersTitle, func(res result) string {
+		{"list the owners", "approve", []string{"owner", "--list", "foo"}, ownersTitle, ownersClaims, func(res result) string {
 			if !strings.Contains(res.stdout, "e2e") || !strings.Contains(res.stdout, "bob") {
 				return "cargo owner --list printed:\n" + res.stdout
 			}
 			return ""
 		}},
-		{"remove an owner, denied", "deny", []string{"owner", "--remove", "bob", "foo"}, ownersTitle, func(result) string {
+		{"remove an owner, denied", "deny", []string{"owner", "--remove", "bob", "foo"}, ownersTitle, ownersClaims, func(result) string {
 			if o := owners(); !slices.Equal(o, []string{"e2e", "bob"}) {
 				return fmt.Sprintf("owners %q after a denied remove", o)
 			}
 			return ""
 		}},
-		{"un-yank, denied", "deny", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, func(result) string {
+		{"un-yank, denied", "deny", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, unyankClaims, func(result) string {
 			if e, _ := reg.version("foo", "0.2.0"); !e.Yanked {
 				return "foo 0.2.0 un-yanked after a denial"
 			}
 			return ""
 		}},
-		{"un-yank", "approve", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, func(result) string {
+		{"un-yank", "approve", []string{"yank", "--undo", "foo@0.2.0"}, unyankTitle, unyankClaims, func(result) string {
 			if e, _ := reg.version("foo", "0.2.0"); e.Yanked {
 				return "foo 0.2.0 still yanked"
 			}
@@ -295,12 +333,142 @@ func TestCargoOwnersUnyank(t *testing.T) {
 		if st.answer == "deny" && len(log) != 0 {
 			t.Errorf("%s: the registry saw API calls: %q", st.name, log)
 		}
+		auths := reg.takeAuths()
+		if withPaseto && st.answer == "approve" {
+			// Signed for this call, and checked by the registry.
+			if len(log) != 1 || !strings.Contains(log[0], ": 200, ") || !strings.Contains(log[0], "with a PASETO token signed by") {
+				t.Errorf("%s: the registry's log: %q", st.name, log)
+			}
+			if len(auths) != 1 {
+				t.Fatalf("%s: %d PASETO-authorised calls, want 1", st.name, len(auths))
+			}
+			claims, err := paseto.VerifyCargo(reg.pk, auths[0], reg.indexURL(), time.Now(), 5*time.Minute)
+			if err != nil || claims.Mutation != st.claims.Mutation || claims.Name != st.claims.Name || claims.Vers != st.claims.Vers || claims.Cksum != "" {
+				t.Errorf("%s: token claims %+v, %v; want %+v", st.name, claims, err, st.claims)
+			}
+			captured = append(captured, auths[0])
+		}
 		t.Logf("%s (%s); the person read:\n%s\nthe registry's log: %q", st.name, st.answer, p.Text, log)
 	}
 	got := credentialRecords(t, bin, vigilHome)
-	want := []string{"cargo-login allowed", "cargo-owners allowed", "cargo-owners allowed", "cargo-owners denied",
-		"cargo-unyank denied", "cargo-unyank allowed"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("credential records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !withPaseto {
+		return
+	}
+	// Replayed for other calls, the tokens are refused: the owners token
+	// for an un-yank or for another crate's owners, the un-yank token for
+	// a yank or another version.
+	ownersTok, unyankTok := captured[0], captured[len(captured)-1]
+	for _, rp := range []struct{ token, method, path, why string }{
+		{ownersTok, http.MethodPut, "/api/v1/crates/foo/0.2.0/unyank", `token is for \"owners\", not \"unyank\"`},
+		{ownersTok, http.MethodGet, "/api/v1/crates/bar/owners", "another crate"},
+		{unyankTok, http.MethodDelete, "/api/v1/crates/foo/0.2.0/yank", `token is for \"unyank\", not \"yank\"`},
+		{unyankTok, http.MethodPut, "/api/v1/crates/foo/0.1.0/unyank", "another version"},
+	} {
+		code, body := reg.call(t, rp.method, rp.path, rp.token, nil)
+		if code != http.StatusForbidden || !strings.Contains(body, rp.why) {
+			t.Errorf("a token replayed for %s %s: %d %s; want 403 saying %q", rp.method, rp.path, code, body, rp.why)
+		}
+	}
+	t.Logf("replays, in the registry's log:\n%s", strings.Join(reg.takeLog(), "\n"))
+}
+
+// cargoExecutable is the cargo binary itself, not rustup's proxy (which
+// runs it as a child): the program vigil sees asking.
+func cargoExecutable(t *testing.T) string {
+	t.Helper()
+	rustc := needTool(t, "rustc", "rustc")
+	cmd := exec.Command(rustc, "--print", "sysroot")
+	if h := rustupHome(); h != "" {
+		cmd.Env = append(os.Environ(), "RUSTUP_HOME="+h)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rustc --print sysroot: %v", err)
+	}
+	return needTool(t, filepath.Join(strings.TrimSpace(string(out)), "bin", "cargo"), "cargo")
+}
+
+// TestCargoRulePinned: a rule allowing cargo-publish for one cargo binary
+// pins that binary's content at its first use, in the pins signature rules
+// use (vigil pins lists it). The same path with other content (a replaced
+// cargo) no longer passes silently: the publish asks, and the prompt says
+// the program changed since the rule first allowed it; once approved, the
+// new content is pinned and the rule applies again.
+func TestCargoRulePinned(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no credential broker")
+		return
+	}
+	bin := needVigil(t)
+	orig, err := os.ReadFile(cargoExecutable(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	cargoCopy := filepath.Join(dir, "cargo")
+	if err := os.WriteFile(cargoCopy, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	// Rule 2: cargo publish reads the index while it waits for the new
+	// version; reads are not what this test is about.
+	reloadRules(t, nil, cfg, fmt.Sprintf(`
+[[rule]]
+purpose = "cargo-publish"
+exe = %q
+action = "allow"
+
+[[rule]]
+purpose = "cargo-read"
+action = "allow"
+`, cargoCopy))
+	vigilHome := t.TempDir()
+	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	ap := newApprover(t, "approve")
+	a, err := launchVigilHome(t, bin, filepath.Join(dir, "agent.sock"), vigilHome, ap, "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, cli.run("unlock", "--socket", a.sock))
+	reg := newCargoRegistry(t, cargoToken)
+	proj := newCargoProject(t, cargoCopy, bin, reg)
+	must(t, proj.run(a.sock, cargoToken+"\n", "login", "--registry", "fake"))
+	publish := func(vers string) {
+		t.Helper()
+		proj.setVersion(vers)
+		res := must(t, proj.run(a.sock, "", "publish", "--registry", "fake", "--no-verify", "--allow-dirty"))
+		if _, ok := reg.version("foo", vers); !ok {
+			t.Fatalf("foo %s not published; cargo said:\n%s", vers, res.stderr)
+		}
+	}
+
+	publish("0.1.0")
+	ap.expectPrompts(t, 0)
+	if out := must(t, cli.run("pins", "--socket", a.sock)).stdout; !strings.Contains(out, cargoCopy) {
+		t.Errorf("vigil pins does not list %s:\n%s", cargoCopy, out)
+	}
+
+	// Replaced: other content at the same path.
+	if err := os.WriteFile(cargoCopy+".new", append(orig, "\x00changed"...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(cargoCopy+".new", cargoCopy); err != nil {
+		t.Fatal(err)
+	}
+	publish("0.2.0")
+	p := ap.expectPrompts(t, 1)
+	checkPrompt(t, p[0], "Allow cargo to publish foo 0.2.0", "NOTE:     "+cargoCopy+" changed since rule 1 first allowed it")
+	t.Logf("the prompt for the replaced cargo:\n%s", p[0].Text)
+
+	// Approved, so pinned again: the rule applies without asking.
+	publish("0.3.0")
+	ap.expectPrompts(t, 1)
+	got := slices.DeleteFunc(credentialRecords(t, bin, vigilHome), func(s string) bool { return !strings.HasPrefix(s, "cargo-publish ") })
+	if !slices.Equal(got, []string{"cargo-publish allowed rule 1", "cargo-publish allowed rule 1", "cargo-publish allowed rule 1"}) {
+		t.Errorf("publish records: %q", got)
 	}
 }

@@ -23,8 +23,15 @@ type storeCLI struct {
 
 func (c storeCLI) run(args ...string) result {
 	c.t.Helper()
+	return c.runIn("", nil, args...)
+}
+
+// runIn runs vigil in dir ("": here) with env added to its environment.
+func (c storeCLI) runIn(dir string, env []string, args ...string) result {
+	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
-	cmd.Env = append(vigilEnvHome(c.home), "SSH_ASKPASS="+c.askpass, "SSH_ASKPASS_REQUIRE=force")
+	cmd.Dir = dir
+	cmd.Env = append(append(vigilEnvHome(c.home), "SSH_ASKPASS="+c.askpass, "SSH_ASKPASS_REQUIRE=force"), env...)
 	return runCmd(c.t, time.Minute, cmd)
 }
 

@@ -29,8 +29,9 @@ import (
 const cargoToken = "vigil-e2e-cio-TOKEN-5f1c0e9a7d3b"
 
 // cargoRegistry is a sparse registry on 127.0.0.1: config.json, index files
-// for what was published, and the publish and yank API. It accepts one
-// token, and logs every API call.
+// for what was published, and the publish, yank, unyank and owners API. It
+// accepts one token, or PASETO tokens of a registered key, each only for the
+// call its claims name; and logs every API call.
 type cargoRegistry struct {
 	srv   *httptest.Server
 	token string
@@ -65,7 +66,7 @@ func (r *cargoRegistry) setPublicKey(pk *paseto.PublicKey) {
 }
 
 // takeAuths returns the Authorization headers of the PASETO-authorised calls
-// since the last takeAuths.
+// (reads included) since the last takeAuths.
 func (r *cargoRegistry) takeAuths() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -148,25 +149,14 @@ func apiError(w http.ResponseWriter, status int, detail string) {
 // whether the registry accepts it: the logged-in token, or a v3.public
 // token for reading (no mutation claim) signed by the registered key.
 func (r *cargoRegistry) readAuth(req *http.Request) (string, bool) {
-	r.mu.Lock()
-	pk := r.pk
-	r.mu.Unlock()
-	switch h := req.Header.Get("Authorization"); {
-	case h == "":
-		return "no token", false
-	case h == r.token:
-		return "the logged-in token", true
-	case pk != nil && strings.HasPrefix(h, paseto.Header):
-		claims, err := paseto.VerifyCargo(pk, h, r.indexURL(), time.Now(), 5*time.Minute)
-		if err == nil {
-			err = claims.Check(cargo.OpRead, "", "", "")
-		}
-		if err != nil {
-			return "a PASETO token rejected: " + err.Error(), false
-		}
-		return "a PASETO read token", true
+	auth, claims, ok := r.apiAuth(req)
+	if !ok || claims == nil {
+		return auth, ok
 	}
-	return "a wrong token", false
+	if err := claims.Check(cargo.OpRead, "", "", ""); err != nil {
+		return "a PASETO token rejected: " + err.Error(), false
+	}
+	return "a PASETO read token", true
 }
 
 func (r *cargoRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -219,90 +209,38 @@ func (r *cargoRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	r.mu.Lock()
-	pk := r.pk
-	r.mu.Unlock()
-	if h := req.Header.Get("Authorization"); pk != nil && strings.HasPrefix(h, paseto.Header) {
-		r.servePaseto(w, req, pk, h)
-		return
-	}
-	auth := "no token"
-	switch h := req.Header.Get("Authorization"); {
-	case h == r.token:
-		auth = "the logged-in token"
-	case h != "":
-		auth = "a wrong token"
-	}
-	if auth != "the logged-in token" {
+	auth, claims, ok := r.apiAuth(req)
+	if !ok {
 		r.logf("%s %s: 403, %s", req.Method, p, auth)
-		apiError(w, http.StatusForbidden, "token rejected by the e2e registry")
+		apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+auth)
 		return
 	}
-	switch {
-	case req.Method == http.MethodPut && p == "/api/v1/crates/new":
-		e, err := r.publish(req.Body)
-		if err != nil {
-			r.logf("PUT %s: 400, %v", p, err)
-			apiError(w, http.StatusBadRequest, err.Error())
-			return
+	// bound says whether the call is the one a PASETO token's claims
+	// (mutation, name, vers, cksum) were made for; a plain token is bound
+	// to nothing.
+	bound := func(op cargo.Operation, name, vers, cksum string) bool {
+		if claims == nil {
+			return true
 		}
-		r.logf("PUT %s: 200, published %s %s sha256 %s, with %s", p, e.Name, e.Vers, e.Cksum, auth)
-		io.WriteString(w, `{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
-	case req.Method == http.MethodDelete && strings.HasSuffix(p, "/yank"):
-		f := strings.Split(strings.TrimPrefix(p, "/api/v1/crates/"), "/")
-		if len(f) != 3 || !r.setYanked(f[0], f[1]) {
-			r.logf("DELETE %s: 404", p)
-			apiError(w, http.StatusNotFound, "no such version")
-			return
+		if err := claims.Check(op, name, vers, cksum); err != nil {
+			r.logf("%s %s: 403, PASETO claims do not match: %v", req.Method, p, err)
+			apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+err.Error())
+			return false
 		}
-		r.logf("DELETE %s: 200, yanked %s %s, with %s", p, f[0], f[1], auth)
-		io.WriteString(w, `{"ok":true}`)
-	case req.Method == http.MethodPut && strings.HasSuffix(p, "/unyank"):
-		f := strings.Split(strings.TrimPrefix(p, "/api/v1/crates/"), "/")
-		if len(f) != 3 || !r.setYankedTo(f[0], f[1], false) {
-			r.logf("PUT %s: 404", p)
-			apiError(w, http.StatusNotFound, "no such version")
-			return
-		}
-		r.logf("PUT %s: 200, unyanked %s %s, with %s", p, f[0], f[1], auth)
-		io.WriteString(w, `{"ok":true}`)
-	case strings.HasSuffix(p, "/owners"):
-		r.serveOwners(w, req, auth)
-	default:
-		r.logf("%s %s: 404", req.Method, p)
-		http.NotFound(w, req)
+		return true
 	}
-}
-
-// servePaseto serves an API call authorised by a v3.public token: the
-// token must verify with pk, name this registry and pk, be fresh, and its
-// claims must be for exactly this call (operation, crate, version, and for a
-// publish the uploaded .crate's checksum).
-func (r *cargoRegistry) servePaseto(w http.ResponseWriter, req *http.Request, pk *paseto.PublicKey, h string) {
-	p := req.URL.Path
-	claims, err := paseto.VerifyCargo(pk, h, r.indexURL(), time.Now(), 5*time.Minute)
-	if err != nil {
-		r.logf("%s %s: 403, PASETO token rejected: %v", req.Method, p, err)
-		apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+err.Error())
-		return
-	}
-	r.mu.Lock()
-	r.auths = append(r.auths, h)
-	r.mu.Unlock()
+	crate := strings.Split(strings.TrimPrefix(p, "/api/v1/crates/"), "/")
 	switch {
 	case req.Method == http.MethodPut && p == "/api/v1/crates/new":
 		data, err := io.ReadAll(io.LimitReader(req.Body, 10<<20))
-		if err != nil {
-			apiError(w, http.StatusBadRequest, err.Error())
+		var e indexEntry
+		if err == nil {
+			e, err = decodeUpload(data)
+		}
+		if err == nil && !bound(cargo.OpPublish, e.Name, e.Vers, e.Cksum) {
 			return
 		}
-		e, err := decodeUpload(data)
 		if err == nil {
-			if cerr := claims.Check(cargo.OpPublish, e.Name, e.Vers, e.Cksum); cerr != nil {
-				r.logf("PUT %s: 403, PASETO claims do not match %s %s: %v", p, e.Name, e.Vers, cerr)
-				apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+cerr.Error())
-				return
-			}
 			err = r.add(e)
 		}
 		if err != nil {
@@ -310,43 +248,76 @@ func (r *cargoRegistry) servePaseto(w http.ResponseWriter, req *http.Request, pk
 			apiError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		r.logf("PUT %s: 200, published %s %s sha256 %s, with a PASETO token signed by %s", p, e.Name, e.Vers, e.Cksum, pk.ID())
+		r.logf("PUT %s: 200, published %s %s sha256 %s, with %s", p, e.Name, e.Vers, e.Cksum, auth)
 		io.WriteString(w, `{"warnings":{"invalid_categories":[],"invalid_badges":[],"other":[]}}`)
-	case req.Method == http.MethodDelete && strings.HasSuffix(p, "/yank"):
-		f := strings.Split(strings.TrimPrefix(p, "/api/v1/crates/"), "/")
-		if len(f) != 3 {
-			http.NotFound(w, req)
+	case len(crate) == 3 && (req.Method == http.MethodDelete && crate[2] == "yank" || req.Method == http.MethodPut && crate[2] == "unyank"):
+		op, yanked := cargo.OpYank, true
+		if crate[2] == "unyank" {
+			op, yanked = cargo.OpUnyank, false
+		}
+		if !bound(op, crate[0], crate[1], "") {
 			return
 		}
-		if cerr := claims.Check(cargo.OpYank, f[0], f[1], ""); cerr != nil {
-			r.logf("DELETE %s: 403, PASETO claims do not match: %v", p, cerr)
-			apiError(w, http.StatusForbidden, "token rejected by the e2e registry: "+cerr.Error())
-			return
-		}
-		if !r.setYanked(f[0], f[1]) {
-			r.logf("DELETE %s: 404", p)
+		if !r.setYanked(crate[0], crate[1], yanked) {
+			r.logf("%s %s: 404", req.Method, p)
 			apiError(w, http.StatusNotFound, "no such version")
 			return
 		}
-		r.logf("DELETE %s: 200, yanked %s %s, with a PASETO token", p, f[0], f[1])
+		r.logf("%s %s: 200, %sed %s %s, with %s", req.Method, p, crate[2], crate[0], crate[1], auth)
 		io.WriteString(w, `{"ok":true}`)
+	case len(crate) == 2 && crate[1] == "owners":
+		if bound(cargo.OpOwners, crate[0], "", "") {
+			r.serveOwners(w, req, crate[0], auth)
+		}
 	default:
 		r.logf("%s %s: 404", req.Method, p)
 		http.NotFound(w, req)
 	}
 }
 
-// publish decodes cargo's upload and adds the version to the index.
-func (r *cargoRegistry) publish(body io.Reader) (indexEntry, error) {
-	data, err := io.ReadAll(io.LimitReader(body, 10<<20))
-	if err != nil {
-		return indexEntry{}, err
+// apiAuth says which token an API call came with and whether the registry
+// accepts it: the logged-in token, or a v3.public token signed by the
+// registered key, naming this registry and that key, and fresh. For the
+// latter it returns the token's claims, which the call must match, and
+// keeps the token for takeAuths.
+func (r *cargoRegistry) apiAuth(req *http.Request) (string, *paseto.Claims, bool) {
+	r.mu.Lock()
+	pk := r.pk
+	r.mu.Unlock()
+	switch h := req.Header.Get("Authorization"); {
+	case h == "":
+		return "no token", nil, false
+	case h == r.token:
+		return "the logged-in token", nil, true
+	case pk != nil && strings.HasPrefix(h, paseto.Header):
+		claims, err := paseto.VerifyCargo(pk, h, r.indexURL(), time.Now(), 5*time.Minute)
+		if err != nil {
+			return "PASETO token rejected: " + err.Error(), nil, false
+		}
+		r.mu.Lock()
+		r.auths = append(r.auths, h)
+		r.mu.Unlock()
+		return "a PASETO token signed by " + pk.ID(), claims, true
 	}
-	e, err := decodeUpload(data)
+	return "a wrong token", nil, false
+}
+
+// call makes one request to the registry with auth as its Authorization
+// header, as a replaying attacker would, and returns the status and body.
+func (r *cargoRegistry) call(t *testing.T, method, path, auth string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
-		return indexEntry{}, err
+		t.Fatal(err)
 	}
-	return e, r.add(e)
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // decodeUpload decodes cargo's upload (u32le length, JSON, u32le length,
@@ -399,9 +370,7 @@ func (r *cargoRegistry) add(e indexEntry) error {
 	return nil
 }
 
-func (r *cargoRegistry) setYanked(name, vers string) bool { return r.setYankedTo(name, vers, true) }
-
-func (r *cargoRegistry) setYankedTo(name, vers string, yanked bool) bool {
+func (r *cargoRegistry) setYanked(name, vers string, yanked bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, e := range r.index[name] {
@@ -415,12 +384,11 @@ func (r *cargoRegistry) setYankedTo(name, vers string, yanked bool) bool {
 
 // serveOwners lists (GET), adds (PUT) or removes (DELETE) a crate's owners,
 // as crates.io's web API does.
-func (r *cargoRegistry) serveOwners(w http.ResponseWriter, req *http.Request, auth string) {
+func (r *cargoRegistry) serveOwners(w http.ResponseWriter, req *http.Request, name, auth string) {
 	p := req.URL.Path
-	name := strings.TrimSuffix(strings.TrimPrefix(p, "/api/v1/crates/"), "/owners")
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.index[name]; !ok || strings.Contains(name, "/") {
+	if _, ok := r.index[name]; !ok {
 		r.log = append(r.log, fmt.Sprintf("%s %s: 404", req.Method, p))
 		apiError(w, http.StatusNotFound, "no such crate")
 		return
@@ -461,7 +429,8 @@ type cargoProject struct {
 	cargoHome string
 	dir       string // the crate
 	target    string
-	runtime   string // XDG_RUNTIME_DIR: empty, so no default vigil socket is found
+	runtime   string   // XDG_RUNTIME_DIR: empty, so no default vigil socket is found
+	env       []string // more environment for cargo
 }
 
 func newCargoProject(t *testing.T, cargoBin, vigil string, reg *cargoRegistry) *cargoProject {
@@ -540,6 +509,7 @@ func (p *cargoProject) runIn(dir, sock, stdin string, args ...string) result {
 	if tc := os.Getenv("RUSTUP_TOOLCHAIN"); tc != "" {
 		cmd.Env = append(cmd.Env, "RUSTUP_TOOLCHAIN="+tc)
 	}
+	cmd.Env = append(cmd.Env, p.env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	return runCmd(p.t, 3*time.Minute, cmd)
 }
