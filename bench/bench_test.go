@@ -141,12 +141,12 @@ func TestPermutations(t *testing.T) {
 
 func TestParseBenchOutput(t *testing.T) {
 	out := "goos: linux\nBenchmarkFromConn-2   \t 6186\t 192035 ns/op\t 56739 cpu-ns/op\t 584 B/op\t 18 allocs/op\n" +
-		"BenchmarkDecide/indexed/1rules-16 100 64.5 ns/op\nPASS\n"
+		"BenchmarkDecide/1rules-16 100 64.5 ns/op\nPASS\n"
 	got, err := parseBenchOutput(strings.NewReader(out))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []stageResult{{Name: "FromConn", NsOp: 192035, CPUNsOp: 56739}, {Name: "Decide/indexed/1rules", NsOp: 64.5}}
+	want := []stageResult{{Name: "FromConn", NsOp: 192035, CPUNsOp: 56739}, {Name: "Decide/1rules", NsOp: 64.5}}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

@@ -109,8 +109,8 @@ func decisionScaling(res []stageResult) (one, many, ratio float64, ok bool) {
 	for _, r := range res {
 		ns[r.Name] = r.NsOp
 	}
-	d1, ok1 := ns["Decide/indexed/1rules"]
-	d1000, ok2 := ns["Decide/indexed/1000rules"]
+	d1, ok1 := ns["Decide/1rules"]
+	d1000, ok2 := ns["Decide/1000rules"]
 	g1, ok3 := ns["GrantMatch/hit/1"]
 	g10000, ok4 := ns["GrantMatch/hit/10000"]
 	if !ok1 || !ok2 || !ok3 || !ok4 {
