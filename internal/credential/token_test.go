@@ -142,8 +142,22 @@ func FuzzValidToken(f *testing.F) {
 			if !errors.Is(err, ErrInvalidToken) {
 				t.Fatalf("error does not wrap ErrInvalidToken: %v", err)
 			}
-			if len(s) > 3 && strings.Contains(err.Error(), s) {
-				t.Fatalf("error contains the token")
+			// The message may depend on where and how long, never on what:
+			// the same token with every other visible character changed
+			// (so that every check takes the same path) gets the same one.
+			// (A plain substring test fails on " or ", which the fixed text
+			// "leading or trailing space" contains.)
+			masked := []byte(s)
+			for i, c := range masked {
+				if c > ' ' && c < 0x7f {
+					masked[i] = 'x'
+					if c == 'x' {
+						masked[i] = 'y'
+					}
+				}
+			}
+			if other := ValidToken(string(masked)); other == nil || other.Error() != err.Error() {
+				t.Fatalf("the error depends on the token's content: %q for it, %v with other characters", err, other)
 			}
 			return
 		}
