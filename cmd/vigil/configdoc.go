@@ -14,7 +14,7 @@ const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config
 (~/.config/vigil/config.toml) unless --config says otherwise. Unknown keys are
 errors.
   socket = "PATH"            # as vigil serve --socket
-  approver = ["tui", "pinentry", "askpass"]  # the ways to ask, in order (this is the default)
+  approver = ["pinentry", "askpass", "tui"]  # the ways to ask, in order (this is the default)
   askpass = "PROGRAM"        # as vigil serve --approver
   pinentry = "PROGRAM"       # as vigil serve --pinentry
   grant_for = "5m"           # what pinentry's "Allow for ..." button grants; "0s": no such button

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/approve"
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/broker"
+	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/config"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
@@ -43,8 +46,8 @@ keys, remove the socket, exit 0. SIGHUP: re-read the rules.
 
 Every signature needs a decision: a rule in the config file, a grant, or a
 person's yes. For each prompt vigil asks through the first approver that can
-be reached, in the config file's order (approver = ["tui", "pinentry",
-"askpass"] by default): "tui" is a vigil watch connected to the control
+be reached, in the config file's order (approver = ["pinentry", "askpass",
+"tui"] by default): "tui" is a vigil watch connected to the control
 socket (see vigil help watch); "pinentry" a pinentry program (--pinentry;
 Allow once, Allow for a while, Deny); "askpass" a program with OpenSSH's
 SSH_ASKPASS contract (--approver: the prompt text as its only argument,
@@ -187,6 +190,11 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		acfg.Notifier = notifier
 	}
 	hub := &watch.Hub{Log: logger}
+	if hub.Program, err = selfProgram(); err != nil {
+		// Fail closed: with no identity to compare, no watcher is admitted.
+		hub.Program = caller.Process{Exe: "(vigil's own executable could not be read)", Hash: "-"}
+		logger.Warn("vigil watch cannot be used: vigil's own executable could not be identified", "err", err)
+	}
 	chain, err := approvers(o, cfg, hub, logger)
 	if err != nil {
 		return err
@@ -358,6 +366,29 @@ func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.
 			"only vigil watch can answer, and what no rule allows is refused while none is connected")
 	}
 	return chain, nil
+}
+
+// selfProgram identifies the running vigil as internal/caller identifies
+// a peer: the executable's path and the SHA-256 of its content. Only a
+// vigil watch run from that same file may answer prompts.
+func selfProgram() (caller.Process, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return caller.Process{}, err
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return caller.Process{}, err
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return caller.Process{}, err
+	}
+	defer f.Close()
+	sum := sha256.New()
+	if _, err := io.Copy(sum, f); err != nil {
+		return caller.Process{}, err
+	}
+	return caller.Process{Exe: exe, Hash: hex.EncodeToString(sum.Sum(nil))}, nil
 }
 
 // controlSocket is where vigil watch connects: control.sock beside the

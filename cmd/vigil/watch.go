@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,12 +24,20 @@ lock); d denies; up/down and r revoke the selected grant; q quits. The allow
 keys are inactive for the first second a request is shown, so that a key
 pressed by reflex does not approve it.
 
-vigil watch is the "tui" approver (approver = ["tui", ...] in the config
-file; it comes first by default): while one runs, prompts come here, on any
-machine and over SSH, where no window can open. Answers are read from this
-terminal only, never from the terminal of the program that asks. Several may
-run at once: the first answer counts. If the last one quits while a request
-waits, that request is refused.
+vigil watch is the "tui" approver (approver = [..., "tui"] in the config
+file; by default it comes after pinentry and askpass, so it asks when
+neither is configured): while one runs, prompts come here, on any machine
+and over SSH, where no window can open. Answers are read from this terminal
+only, never from the terminal of the program that asks. Several may run at
+once: the first answer counts, and each is told when another connects. If
+the last one quits while a request waits, that request is refused.
+
+Only vigil watch run from vigil's own executable is admitted, and vigil
+refuses an answer that allows a request within a second of showing it. Even
+so, any program running as you could start vigil watch on a terminal it
+controls and answer there: put "tui" first only where no window-based
+approver can be used, and read the audit log's approver field, which names
+the vigil watch (by pid) that answered.
 
 vigil watch connects to the control socket beside the agent's: control.sock
 beside agent.sock, or the agent's socket path with ".control" added. Only the
@@ -41,7 +48,7 @@ agent's own user may connect.
 			return fmt.Errorf("vigil watch reads its answers from a terminal, and its standard input is not one")
 		}
 		ctl := controlSocket(path)
-		conn, err := net.Dial("unix", ctl)
+		conn, err := dialAgent(ctl)
 		if err != nil {
 			return fmt.Errorf("no vigil control socket at %s (is vigil serve running at %s?): %w", ctl, path, err)
 		}

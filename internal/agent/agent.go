@@ -49,6 +49,14 @@ type Notifier interface {
 	Notify(summary, body string)
 }
 
+// NamingApprover is an approver that also says which of its ways asked
+// (approve.Chain: "vigil watch (pid 42)", "askpass /usr/bin/ssh-askpass"),
+// for the audit record.
+type NamingApprover interface {
+	GrantingApprover
+	ConfirmGrantBy(ctx context.Context, prompt string, offerGrant bool) (allow bool, grantFor time.Duration, by string, err error)
+}
+
 // Config is what an Agent needs. Keys is required.
 type Config struct {
 	Keys *keystore.Store

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -190,10 +191,12 @@ func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in inten
 	// purpose, a verified destination for a login) shares a prompt.
 	exact := scope.Validate() == nil
 	for {
-		if g, ok := a.grants.Match(scope, a.cfg.Now()); ok && note == "" {
+		// A changed program (note) asks whatever the grants say; Match
+		// counts a use, so it is not even tried then.
+		if g, ok := a.matchGrant(scope, note); ok {
 			a.grantsChanged() // its use count
 			by.Grant = fmt.Sprint(g.ID)
-			return outcomeSigned, fmt.Sprintf("grant %d (until %s)", g.ID, g.Expires.Format(time.TimeOnly))
+			return outcomeSigned, fmt.Sprintf("grant %d (%s)", g.ID, expiryText(g.Expires, a.cfg.Now()))
 		}
 		prog := scope.Program()
 		if cooling, until := a.cooldown.Cooling(prog, a.cfg.Now()); cooling && prog.Exe != "" {
@@ -229,10 +232,10 @@ func (a *Agent) approve(ctx context.Context, c *conn, key keystore.Key, in inten
 // askPerson puts one request in front of a person, counts the answer for
 // the program's cooldown, and makes the grant the person chose.
 func (a *Agent) askPerson(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, d policy.Decision, note string, scope policy.Scope, by *audit.By, canGrant bool) (outcome, why string) {
-	outcome, why, grantFor := a.decide(ctx, c, key, in, dest, note, canGrant)
-	// Named after the prompt: the way that could be reached when it was
-	// shown, not when the request started waiting for its turn.
-	by.Approver = a.approverName()
+	outcome, why, grantFor, answeredBy := a.decide(ctx, c, key, in, dest, note, canGrant)
+	// The way that asked, as the approver names it; for one that does not
+	// (or when none could be reached), its own name.
+	by.Approver = cmp.Or(answeredBy, a.approverName())
 	if a.cooldown.Note(scope.Program(), cooldownOutcome(outcome), a.cfg.Now()) {
 		a.log.Warn("refusing this program's signatures without asking for a while: its prompts keep being denied or unanswered",
 			"program", c.who.Program().String())
@@ -293,17 +296,44 @@ func (a *Agent) policyRequest(c *conn, key keystore.Key, in intent.Intent, dest 
 	return req
 }
 
-// decide asks the approver, one prompt at a time, and says what happened.
-func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, note string, canGrant bool) (outcome, why string, grantFor time.Duration) {
+// decide asks the approver, one prompt at a time, and says what happened
+// and, when the approver names it, which way of asking answered.
+func (a *Agent) decide(ctx context.Context, c *conn, key keystore.Key, in intent.Intent, dest destination, note string, canGrant bool) (outcome, why string, grantFor time.Duration, answeredBy string) {
 	text := promptText(c, key, in, dest)
 	if note != "" {
 		text += "  NOTE:    " + note + "\n"
 	}
-	if g, ok := a.cfg.Approver.(GrantingApprover); ok {
-		return a.askGrant(ctx, c.who, text, g, canGrant)
+	switch ap := a.cfg.Approver.(type) {
+	case NamingApprover:
+		outcome, why, grantFor = a.prompt(ctx, c.who, text, func(ctx context.Context) (bool, time.Duration, error) {
+			allow, d, by, err := ap.ConfirmGrantBy(ctx, text, canGrant)
+			answeredBy = by
+			return allow, d, err
+		})
+		return outcome, why, grantFor, answeredBy
+	case GrantingApprover:
+		outcome, why, grantFor = a.askGrant(ctx, c.who, text, ap, canGrant)
+		return outcome, why, grantFor, ""
 	}
 	outcome, why = a.ask(ctx, c.who, text)
-	return outcome, why, 0
+	return outcome, why, 0, ""
+}
+
+// matchGrant is the live grant covering scope, unless note says the
+// program changed since its rule pinned it.
+func (a *Agent) matchGrant(scope policy.Scope, note string) (*policy.Grant, bool) {
+	if note != "" {
+		return nil, false
+	}
+	return a.grants.Match(scope, a.cfg.Now())
+}
+
+// expiryText says when a grant ends, for logs and the audit record.
+func expiryText(expires, now time.Time) string {
+	if policy.AtLock(expires, now) {
+		return "until lock"
+	}
+	return "until " + expires.Format(time.TimeOnly)
 }
 
 // cooldownOutcome maps a prompt's outcome for the cooldown count: a hang-up

@@ -19,7 +19,7 @@ type Way interface {
 }
 
 // Chain asks each prompt through the first of its ways that can be reached
-// (approver = ["tui", "pinentry", "askpass"]). The way chosen decides: if it
+// (approver = ["pinentry", "askpass", "tui"]). The way chosen decides: if it
 // fails, or its watcher goes away, the request is refused, not asked again
 // elsewhere. When none can be reached, every prompt fails with an error that
 // names the ways tried and why each could not be used.
@@ -27,11 +27,29 @@ type Chain []Way
 
 // ConfirmGrant asks through the first reachable way.
 func (c Chain) ConfirmGrant(ctx context.Context, text string, offerGrant bool) (bool, time.Duration, error) {
+	ok, d, _, err := c.ConfirmGrantBy(ctx, text, offerGrant)
+	return ok, d, err
+}
+
+// ConfirmGrantBy asks as ConfirmGrant does and names the way that asked,
+// for the audit record: the way chosen for this prompt (a vigil watch
+// names the watcher that answered), not whichever would be chosen later.
+func (c Chain) ConfirmGrantBy(ctx context.Context, text string, offerGrant bool) (bool, time.Duration, string, error) {
 	w, err := c.first()
 	if err != nil {
-		return false, 0, err
+		return false, 0, "", err
 	}
-	return w.ConfirmGrant(ctx, text, offerGrant)
+	if n, ok := w.(interface {
+		ConfirmGrantBy(context.Context, string, bool) (bool, time.Duration, string, error)
+	}); ok {
+		allow, d, by, err := n.ConfirmGrantBy(ctx, text, offerGrant)
+		if by == "" {
+			by = w.String()
+		}
+		return allow, d, by, err
+	}
+	allow, d, err := w.ConfirmGrant(ctx, text, offerGrant)
+	return allow, d, w.String(), err
 }
 
 // Confirm asks for a yes or no, without offering a grant.
@@ -79,7 +97,7 @@ func (c Chain) first() (Way, error) {
 }
 
 // Next names the way the next prompt would go through, or "" when none can
-// be reached: the audit record names the way that asked.
+// be reached, for a notification that a prompt waits.
 func (c Chain) Next() string {
 	w, err := c.first()
 	if err != nil {

@@ -254,7 +254,10 @@ const (
 )
 
 // DefaultApprovers is the order used when the file sets none.
-var DefaultApprovers = []string{ApproverTUI, ApproverPinentry, ApproverAskpass}
+// A window that only the person at the display can answer comes before a
+// terminal: any program of the user can start vigil watch on a terminal it
+// controls, so the terminal is used only when no window can be.
+var DefaultApprovers = []string{ApproverPinentry, ApproverAskpass, ApproverTUI}
 
 // parseApprover reads approver = [NAME, ...], or the old approver =
 // "PROGRAM", which names the askpass program.

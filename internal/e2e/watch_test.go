@@ -229,3 +229,43 @@ print(repr(s.recv(4096)))
 		t.Errorf("vigil's log does not record the refusal:\n%s", a.p.stderr.String())
 	}
 }
+
+// TestWatchScriptRefused: a program of the same user that is not vigil watch (a python script dialling
+// control.sock and answering every prompt with a grant) is disconnected before it sees a prompt, so it cannot
+// approve its own requests: the request goes to the next approver, askpass, which denies it.
+func TestWatchScriptRefused(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Fatal("the control socket is vigil's own: run this test against vigil")
+	}
+	python := needTool(t, debianPython, "python3")
+	ap := newApprover(t, "deny")
+	conf := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("askpass = %q\n", ap.path)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startVigil(t, nil, "--config", conf)
+	k := key(t, "ed25519")
+	addKeys(t, a, k)
+
+	script := `import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+for line in f:
+    m = json.loads(line)
+    if m["type"] == "prompt":
+        f.write(json.dumps({"type": "answer", "id": m["id"], "answer": "grant", "for": "lock"}) + "\n")
+        f.flush()
+`
+	startProc(t, "answering script", exec.Command(python, "-c", script, filepath.Join(filepath.Dir(a.sock), "control.sock")))
+	poll(t, 20*time.Second, "vigil to refuse the script", func() (bool, string) {
+		log := a.p.stderr.String()
+		return strings.Contains(log, "control connection refused") && strings.Contains(log, "only vigil watch"), log
+	})
+	s := sshsign(t, a.sock, k, "file")
+	if s.res.code == 0 {
+		t.Fatal("signed: the script answered its own request")
+	}
+	checkPrompt(t, ap.expectPrompts(t, 1)[0], "Allow ssh-keygen to sign a file?", k.fingerprint())
+}

@@ -304,6 +304,15 @@ const (
 	Abandoned                // the client hung up first: counts neither way
 )
 
+// UntilLock is the duration a grant "until lock" is made for. Grants are
+// dropped at every lock and when the unlock window ends, so this only has
+// to outlast any window.
+const UntilLock = 100 * 365 * 24 * time.Hour
+
+// AtLock reports whether a grant expiring at expires was made "until
+// lock", as seen at now: its expiry is too far away to be a real one.
+func AtLock(expires, now time.Time) bool { return expires.Sub(now) > UntilLock/2 }
+
 // Cooldown stops a program from prompting over and over: after Strikes
 // prompts in a row for one program identity end denied or unanswered, that
 // program's requests are refused without a prompt for Period. It is safe for

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -39,6 +40,18 @@ const outQueue = 64
 type Hub struct {
 	Grants GrantTable
 	Log    *slog.Logger
+	// Program is the executable a watcher must run: vigil's own, by path
+	// and content hash. Another program of the same user (a script that
+	// dials the socket and answers its own requests) is refused. Zero: no
+	// check (tests).
+	Program caller.Process
+	// ArmDelay is how long after a prompt reaches a watcher an answer
+	// that allows it is refused, against a reflex key press and a script
+	// answering at once; a denial counts at any time. 0: DefaultArmDelay;
+	// negative: none (tests).
+	ArmDelay time.Duration
+	// Now is the clock for ArmDelay. Default time.Now.
+	Now func() time.Time
 	// NotAsked, when set, says why this hub gets no prompts (vigil's
 	// approver list leaves "tui" out): each watcher is told on connecting,
 	// rather than waiting for prompts that never come.
@@ -53,7 +66,14 @@ type Hub struct {
 type watcher struct {
 	out  chan Message
 	drop func() // closes the connection; idempotent
+	name string // "vigil watch (pid N)", for the audit record
+	// shown says when each prompt was sent to this watcher, for ArmDelay.
+	// Guarded by Hub.mu.
+	shown map[uint64]time.Time
 }
+
+// DefaultArmDelay is ArmDelay's default.
+const DefaultArmDelay = time.Second
 
 type pending struct {
 	msg  Message // the prompt as sent
@@ -63,7 +83,22 @@ type pending struct {
 type result struct {
 	allow    bool
 	grantFor time.Duration
+	by       string // the watcher that answered
 	err      error
+}
+
+func (h *Hub) now() time.Time {
+	if h.Now == nil {
+		return time.Now()
+	}
+	return h.Now()
+}
+
+func (h *Hub) armDelay() time.Duration {
+	if h.ArmDelay == 0 {
+		return DefaultArmDelay
+	}
+	return max(h.ArmDelay, 0)
 }
 
 func (h *Hub) log() *slog.Logger {
@@ -97,10 +132,16 @@ func (h *Hub) Confirm(ctx context.Context, text string) (bool, error) {
 // With no watcher connected, or when the last one disconnects before
 // answering, it fails: nobody can be asked.
 func (h *Hub) ConfirmGrant(ctx context.Context, text string, offerGrant bool) (bool, time.Duration, error) {
+	ok, d, _, err := h.ConfirmGrantBy(ctx, text, offerGrant)
+	return ok, d, err
+}
+
+// ConfirmGrantBy is ConfirmGrant that also names the watcher that answered.
+func (h *Hub) ConfirmGrantBy(ctx context.Context, text string, offerGrant bool) (bool, time.Duration, string, error) {
 	h.mu.Lock()
 	if len(h.watchers) == 0 {
 		h.mu.Unlock()
-		return false, 0, ErrNoWatcher
+		return false, 0, "", ErrNoWatcher
 	}
 	if h.prompts == nil {
 		h.prompts = make(map[uint64]*pending)
@@ -121,19 +162,20 @@ func (h *Hub) ConfirmGrant(ctx context.Context, text string, offerGrant bool) (b
 	delete(h.prompts, p.msg.ID)
 	h.broadcastLocked(Message{Type: TypeWithdraw, ID: p.msg.ID})
 	h.mu.Unlock()
-	return r.allow, r.grantFor, r.err
+	return r.allow, r.grantFor, r.by, r.err
 }
 
 // GrantsChanged sends the grant table to every watcher; give it to the
-// agent as its OnGrantsChanged hook.
+// agent as its OnGrantsChanged hook, which it calls without holding its
+// own locks.
 func (h *Hub) GrantsChanged() {
 	if h.Grants == nil {
 		return
 	}
-	// Read outside h.mu: the table has its own lock.
-	m := Message{Type: TypeGrants, Grants: h.Grants.Grants()}
+	// Read under h.mu, so that tables reach the watchers in the order they
+	// were read and a watcher registering meanwhile misses none.
 	h.mu.Lock()
-	h.broadcastLocked(m)
+	h.broadcastLocked(Message{Type: TypeGrants, Grants: h.Grants.Grants()})
 	h.mu.Unlock()
 }
 
@@ -145,6 +187,12 @@ func (h *Hub) broadcastLocked(m Message) {
 
 // sendLocked queues m for w, or drops w if it is not keeping up.
 func (h *Hub) sendLocked(w *watcher, m Message) {
+	switch m.Type {
+	case TypePrompt:
+		w.shown[m.ID] = h.now()
+	case TypeWithdraw:
+		delete(w.shown, m.ID)
+	}
 	select {
 	case w.out <- m:
 	default:
@@ -156,27 +204,33 @@ func (h *Hub) sendLocked(w *watcher, m Message) {
 // ServeConn serves one watcher until it disconnects or ctx ends. Only the
 // agent's own user may watch: not even root, whose prompts these are not.
 func (h *Hub) ServeConn(ctx context.Context, c net.Conn, who *caller.Info) {
-	if who.UID != uint32(os.Geteuid()) {
-		h.log().Warn("control connection refused: peer is another user", "uid", who.UID, "pid", who.PID)
+	if why := h.refuse(who); why != "" {
+		h.log().Warn("control connection refused: "+why, "uid", who.UID, "pid", who.PID, "program", who.Program().String())
 		c.Close()
 		return
 	}
 	var once sync.Once
-	w := &watcher{out: make(chan Message, outQueue), drop: func() { once.Do(func() { c.Close() }) }}
+	w := &watcher{out: make(chan Message, outQueue), drop: func() { once.Do(func() { c.Close() }) },
+		name: fmt.Sprintf("vigil watch (pid %d)", who.PID), shown: map[uint64]time.Time{}}
 	stop := context.AfterFunc(ctx, w.drop)
 	defer stop()
 	defer w.drop()
 	h.log().Info("vigil watch connected", "pid", who.PID, "program", who.Program().String())
 
-	var table []policy.Grant
-	if h.Grants != nil {
-		table = h.Grants.Grants()
-	}
 	h.mu.Lock()
 	if h.watchers == nil {
 		h.watchers = make(map[*watcher]struct{})
 	}
+	// The others are told: a second watcher the person did not start is
+	// one more way their prompts could be answered.
+	for other := range h.watchers {
+		h.sendLocked(other, Message{Type: TypeError, Text: fmt.Sprintf("another vigil watch connected: %s, %s", w.name, who.Program().String())})
+	}
 	h.watchers[w] = struct{}{}
+	var table []policy.Grant
+	if h.Grants != nil {
+		table = h.Grants.Grants()
+	}
 	h.sendLocked(w, Message{Type: TypeGrants, Grants: table})
 	if h.NotAsked != "" {
 		h.sendLocked(w, Message{Type: TypeError, Text: h.NotAsked})
@@ -203,7 +257,7 @@ func (h *Hub) ServeConn(ctx context.Context, c net.Conn, who *caller.Info) {
 		if err != nil {
 			break
 		}
-		if reply := h.handle(m); reply != "" {
+		if reply := h.handle(w, m); reply != "" {
 			h.mu.Lock()
 			h.sendLocked(w, Message{Type: TypeError, Text: reply})
 			h.mu.Unlock()
@@ -226,9 +280,33 @@ func (h *Hub) ServeConn(ctx context.Context, c net.Conn, who *caller.Info) {
 	h.log().Info("vigil watch disconnected", "pid", who.PID)
 }
 
-// handle acts on one message from a watcher and returns an error to show
+// refuse says why a peer may not watch, or "". Only the agent's own user
+// may (not even root, whose prompts these are not; on Windows the pipe's
+// access list says so), and only through vigil's own executable: any
+// program of the user can dial the socket, and one that is not vigil watch
+// could answer its own requests.
+func (h *Hub) refuse(who *caller.Info) string {
+	if runtime.GOOS != "windows" && who.UID != uint32(os.Geteuid()) {
+		return "peer is another user"
+	}
+	if h.Program.Exe == "" {
+		return ""
+	}
+	p := who.Program()
+	switch {
+	case p.Exe == "" || p.Hash == "":
+		return "the program that connected cannot be identified"
+	case p.Deleted || p.Replaced || who.OtherMountNS:
+		return "the program that connected is not the file at its path"
+	case p.Exe != h.Program.Exe || p.Hash != h.Program.Hash:
+		return "only vigil watch, run from vigil's own executable (" + h.Program.Exe + "), may answer prompts"
+	}
+	return ""
+}
+
+// handle acts on one message from watcher w and returns an error to show
 // it, or "".
-func (h *Hub) handle(m Message) string {
+func (h *Hub) handle(w *watcher, m Message) string {
 	switch m.Type {
 	case TypeAnswer:
 		h.mu.Lock()
@@ -237,7 +315,11 @@ func (h *Hub) handle(m Message) string {
 		if p == nil {
 			return fmt.Sprintf("request %d is no longer waiting", m.ID)
 		}
-		r := result{allow: m.Answer != AnswerDeny}
+		if shown, ok := w.shown[m.ID]; m.Answer != AnswerDeny && (!ok || h.now().Sub(shown) < h.armDelay()) {
+			h.log().Warn("vigil watch answered a request within a second of seeing it: ignored", "id", m.ID, "watcher", w.name)
+			return fmt.Sprintf("request %d: an answer within %v of the request appearing is not taken; answer again", m.ID, h.armDelay())
+		}
+		r := result{allow: m.Answer != AnswerDeny, by: w.name}
 		if m.Answer == AnswerGrant {
 			if !p.msg.Grant {
 				return fmt.Sprintf("request %d cannot be granted: allow it once or deny it", m.ID)

@@ -3,12 +3,16 @@ package watch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
@@ -25,11 +29,15 @@ func (t *table) RevokeGrant(id int, by string) bool {
 	return t.g.Revoke(id)
 }
 
-// startHub serves a Hub on a real unix socket, as vigil serve does.
-func startHub(t *testing.T) (*Hub, string, *table) {
+// startHub serves a Hub on a real unix socket, as vigil serve does. The
+// arm delay is off unless an option sets it: these tests answer at once.
+func startHub(t *testing.T, opts ...func(*Hub)) (*Hub, string, *table) {
 	t.Helper()
 	tb := &table{}
-	h := &Hub{Grants: tb}
+	h := &Hub{Grants: tb, ArmDelay: -1}
+	for _, o := range opts {
+		o(h)
+	}
 	path := filepath.Join(t.TempDir(), "control.sock")
 	ln, err := daemon.Listen(path, daemon.ListenOptions{})
 	if err != nil {
@@ -93,14 +101,15 @@ func (c *client) send(m Message) {
 type outcome struct {
 	allow bool
 	d     time.Duration
+	by    string
 	err   error
 }
 
 func ask(ctx context.Context, h *Hub, text string, grant bool) <-chan outcome {
 	ch := make(chan outcome, 1)
 	go func() {
-		ok, d, err := h.ConfirmGrant(ctx, text, grant)
-		ch <- outcome{ok, d, err}
+		ok, d, by, err := h.ConfirmGrantBy(ctx, text, grant)
+		ch <- outcome{ok, d, by, err}
 	}()
 	return ch
 }
@@ -136,6 +145,7 @@ func TestHubAnswers(t *testing.T) {
 		}
 		tt.answer.Type, tt.answer.ID = TypeAnswer, p.ID
 		c.send(tt.answer)
+		tt.want.by = fmt.Sprintf("vigil watch (pid %d)", os.Getpid()) // the watcher that answered
 		if got := wait(t, res); got != tt.want {
 			t.Errorf("answer %s %s: got %+v, want %+v", tt.answer.Answer, tt.answer.For, got, tt.want)
 		}
@@ -176,6 +186,7 @@ func TestHubDisconnect(t *testing.T) {
 func TestHubTimeout(t *testing.T) {
 	h, path, _ := startHub(t)
 	a, b := connect(t, path), connect(t, path)
+	a.expect(TypeError) // told that b connected
 	ctx, cancel := context.WithCancel(context.Background())
 	res := ask(ctx, h, "Allow?", true)
 	p := a.expect(TypePrompt)
@@ -200,6 +211,7 @@ func TestHubTimeout(t *testing.T) {
 func TestHubFirstAnswerWins(t *testing.T) {
 	h, path, _ := startHub(t)
 	a, b := connect(t, path), connect(t, path)
+	a.expect(TypeError) // told that b connected
 	res := ask(context.Background(), h, "Allow?", false)
 	p := a.expect(TypePrompt)
 	b.expect(TypePrompt)
@@ -275,5 +287,106 @@ func TestHubNotAsked(t *testing.T) {
 	c := connect(t, path)
 	if m := c.expect(TypeError); m.Text != h.NotAsked {
 		t.Errorf("error %q, want %q", m.Text, h.NotAsked)
+	}
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// An answer that allows, sent within the arm delay of the prompt reaching
+// the watcher, is not taken (a script answering at once, or a reflex key);
+// the same answer a second later is, and a denial counts at once.
+func TestHubArmDelay(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	h, path, _ := startHub(t, func(h *Hub) { h.ArmDelay, h.Now = time.Second, clock.Now })
+	c := connect(t, path)
+	res := ask(context.Background(), h, "Allow?", true)
+	p := c.expect(TypePrompt)
+	c.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerGrant, For: "lock"})
+	if e := c.expect(TypeError); !strings.Contains(e.Text, "not taken") {
+		t.Errorf("answer at once: %q", e.Text)
+	}
+	clock.add(999 * time.Millisecond)
+	c.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerOnce})
+	c.expect(TypeError)
+	clock.add(time.Millisecond)
+	c.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerOnce})
+	if got := wait(t, res); !got.allow || got.d != 0 || got.by == "" {
+		t.Errorf("after a second: %+v", got)
+	}
+	c.expect(TypeWithdraw)
+
+	res = ask(context.Background(), h, "Allow?", true)
+	p = c.expect(TypePrompt)
+	c.send(Message{Type: TypeAnswer, ID: p.ID, Answer: AnswerDeny})
+	if got := wait(t, res); got.allow || got.err != nil {
+		t.Errorf("deny at once: %+v", got)
+	}
+}
+
+// A hub told which program watchers must run refuses any other: here the
+// test binary, which is not that program; and admits it when it is.
+func TestHubProgram(t *testing.T) {
+	other := caller.Process{Exe: "/usr/bin/vigil", Hash: strings.Repeat("0", 64)}
+	_, path, _ := startHub(t, func(h *Hub) { h.Program = other })
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := NewReader(conn).Read(); err == nil {
+		t.Fatal("a program other than vigil was served")
+	}
+
+	self := selfProgram(t)
+	_, path, _ = startHub(t, func(h *Hub) { h.Program = self })
+	connect(t, path) // the grant table comes: admitted
+}
+
+// selfProgram is the test binary as the caller package identifies it.
+func selfProgram(t *testing.T) caller.Process {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "s"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	who, err := caller.FromConn(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer who.Close()
+	p := who.Program()
+	if p.Exe == "" || p.Hash == "" {
+		t.Fatalf("the test binary was not identified: %+v", p)
+	}
+	return caller.Process{Exe: p.Exe, Hash: p.Hash}
+}
+
+// A watcher is told when another one connects.
+func TestHubToldOfAnotherWatcher(t *testing.T) {
+	_, path, _ := startHub(t)
+	first := connect(t, path)
+	connect(t, path)
+	if m := first.expect(TypeError); !strings.Contains(m.Text, fmt.Sprintf("another vigil watch connected: vigil watch (pid %d)", os.Getpid())) {
+		t.Errorf("the first watcher was told %q", m.Text)
 	}
 }

@@ -57,14 +57,13 @@ const (
 // unlock window does, or at vigil lock.
 const ForLock = "lock"
 
-// UntilLock is the duration a grant "until lock" is made for. Grants are
-// dropped at every lock and when the unlock window ends, so this only has
-// to outlast any window.
-const UntilLock = 100 * 365 * 24 * time.Hour
+// UntilLock is the duration a grant "until lock" is made for (see
+// policy.UntilLock).
+const UntilLock = policy.UntilLock
 
 // AtLock reports whether a grant expiring at expires was made "until
-// lock", as seen at now: its expiry is too far away to be a real one.
-func AtLock(expires, now time.Time) bool { return expires.Sub(now) > UntilLock/2 }
+// lock", as seen at now.
+func AtLock(expires, now time.Time) bool { return policy.AtLock(expires, now) }
 
 // Message is one line of the protocol. Which fields are set depends on Type.
 type Message struct {
