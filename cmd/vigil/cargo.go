@@ -113,8 +113,9 @@ registry and key in its footer; the secret key never leaves the agent.
 
 A key made elsewhere (a k3.secret... PASERK, as cargo:paseto takes) is
 imported by giving it to cargo login as the token: vigil stores it as the
-registry's key, replacing any key and plain token the registry had. cargo
-logout forgets the key with the token.
+registry's key, replacing any plain token the registry had. If the registry
+already has another key, cargo login is refused: run cargo logout first.
+cargo logout forgets the key with the token.
 
 NAME is the registry's name, found as cargo finds it: in
 CARGO_REGISTRIES_<NAME>_INDEX, else [registries.NAME] index in .cargo/config.toml

@@ -33,7 +33,10 @@ replaced while vigil was stopped is noticed too.
 "vigil pins" lists the pins of the running agent and whether the file on disk
 still has the pinned content. After an upgrade you trust, "vigil pins forget
 PATH" (or "forget all") drops the pin: the program is pinned again, without a
-prompt, at its next use.
+prompt, at its next use. Because of that, forgetting asks you first, through
+the approver that signature prompts use, naming the program that asks and the
+pins; it is refused when you say no or nobody can be asked, and recorded in
+the audit log either way.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
@@ -50,7 +53,8 @@ prompt, at its next use.
 				}
 				n, err := control(path, "forget-pin@vigil", []byte(args[1]))
 				if err != nil {
-					return err
+					// The agent protocol carries no reason: it is in vigil's log.
+					return fmt.Errorf("pins not forgotten (no such pin, or not approved): %w", err)
 				}
 				fmt.Fprintf(stdout, "forgot %s pins\n", n)
 				return nil

@@ -276,20 +276,7 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 	case extPins:
 		return json.Marshal(a.cfg.Pins.List())
 	case extForget:
-		what := string(contents)
-		exe := what
-		if what == "all" {
-			exe = ""
-		}
-		n, err := a.cfg.Pins.Forget(exe)
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 && what != "all" {
-			return nil, fmt.Errorf("no pin for %s", sanitize.Line(what, 200))
-		}
-		a.log.Info("program pins forgotten: pinned again at their next use", "what", what, "pins", n, "by", c.who.Program().String())
-		return []byte(fmt.Sprint(n)), nil
+		return a.forgetPins(ctx, c, string(contents), start)
 	case extStatus:
 		st := Status{Locked: a.cfg.Keys.Locked(), Window: a.window.status(), Pending: a.prompts.pending()}
 		loaded := map[string]bool{}
@@ -312,4 +299,63 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		return json.Marshal(st)
 	}
 	return nil, fmt.Errorf("unknown extension %s", name)
+}
+
+// forgetPins drops the pin of one program, or every pin (what is "all"),
+// once a person agrees: the next program at a forgotten path is pinned
+// without a prompt, so any same-user process that could drop pins silently
+// could make a replaced binary look trusted. The request is recorded
+// whatever the answer.
+func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time.Time) ([]byte, error) {
+	exe := what
+	if what == "all" {
+		exe = ""
+	}
+	var which []string
+	for _, p := range a.cfg.Pins.List() {
+		if exe == "" || p.Exe == exe {
+			which = append(which, p.Exe)
+		}
+	}
+	shown := sanitize.Line(what, 200)
+	if len(which) == 0 {
+		if what == "all" {
+			return []byte("0"), nil
+		}
+		return nil, fmt.Errorf("no pin for %s", shown)
+	}
+	outcome, why := a.ask(ctx, c.who, forgetPrompt(c, which))
+	detail := fmt.Sprintf("forget %s (%d pins)", shown, len(which))
+	if outcome != outcomeSigned {
+		a.recordAdmin(c, audit.KindPinsForgotten, outcomeDecision[outcome], "", detail+": "+why, start)
+		return nil, fmt.Errorf("pins not forgotten: %s", why)
+	}
+	n, err := a.cfg.Pins.Forget(exe)
+	if err != nil {
+		a.recordAdmin(c, audit.KindPinsForgotten, audit.Failed, "", detail+": "+err.Error(), start)
+		return nil, err
+	}
+	a.recordAdmin(c, audit.KindPinsForgotten, audit.Allowed, "", fmt.Sprintf("forgot %s (%d pins)", shown, n), start)
+	a.log.Info("program pins forgotten: pinned again at their next use", "what", what, "pins", n, "by", c.who.Program().String())
+	return []byte(fmt.Sprint(n)), nil
+}
+
+// forgetPrompt asks a person whether the caller may drop pins, naming the
+// caller and the programs (at most a few, then how many more).
+func forgetPrompt(c *conn, exes []string) string {
+	const show = 5
+	var b strings.Builder
+	prog := c.who.Program()
+	fmt.Fprintf(&b, "Allow %s to forget %d program pins?\n", sanitize.Line(prog.Name(), 64), len(exes))
+	fmt.Fprintf(&b, "  program: %s\n", prog.String())
+	fmt.Fprintf(&b, "  who:     %s\n", c.who.Summary())
+	for i, e := range exes {
+		if i == show {
+			fmt.Fprintf(&b, "  pins:    and %d more\n", len(exes)-show)
+			break
+		}
+		fmt.Fprintf(&b, "  pin:     %s\n", sanitize.Line(e, 200))
+	}
+	b.WriteString("  effect:  whatever is at these paths next is pinned, without asking, as the program its rule allows\n")
+	return b.String()
 }

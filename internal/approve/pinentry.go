@@ -117,6 +117,7 @@ func (p *Pinentry) Decide(ctx context.Context, text string) (Decision, error) {
 		first.notok = "Allow for _" + label
 		first.hint = []string{"", "Allow for " + label + ": the same program, started by the same git or parent program, " +
 			"may use this key for the same purpose, destination and path without asking, for " + label + ". " +
+			"A grant for a program run by git covers anything that gets that git to run it (such as GIT_SSH_COMMAND). " +
 			"Anything else still asks."}
 	}
 	a, err := p.ask(ctx, first)
@@ -135,8 +136,9 @@ func (p *Pinentry) Decide(ctx context.Context, text string) (Decision, error) {
 		"Allow for " + label + "?", "",
 		"For " + label + ", this same program (this executable, with this content, started by the same " +
 			"git or parent program as now) may use this key " +
-			"for the same purpose, destination and path without asking. Anything else still asks. " +
-			"Locking vigil ends the grant.",
+			"for the same purpose, destination and path without asking. Anything that gets that git or parent " +
+			"program to run this one (such as GIT_SSH_COMMAND) is covered too. Anything else still asks. " +
+			"No grant is offered for a program whose runner is unknown. Locking vigil ends the grant.",
 		"",
 		title,
 	}, facts...)

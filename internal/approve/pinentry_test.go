@@ -197,7 +197,8 @@ func TestPinentryProtocol(t *testing.T) {
 		"SETDESC Allow git to sign a git commit or tag?%0A%0Aprogram: /usr/bin/git (pid 4242)%0A" +
 			"who:     uid 1000, session 3, tty pts/1%0Akey:     work ED25519 SHA256:abc%0Apath:    local%0A%0A" +
 			"Allow for 5 min: the same program, started by the same git or parent program, may use this key for the same purpose, destination and path " +
-			"without asking, for 5 min. Anything else still asks.",
+			"without asking, for 5 min. A grant for a program run by git covers anything that gets that git to run it (such as GIT_SSH_COMMAND). " +
+			"Anything else still asks.",
 		"SETOK Allow _once",
 		"SETCANCEL _Deny",
 		"SETNOTOK Allow for _5 min",

@@ -28,6 +28,7 @@ const (
 	KindWindowEnded    Kind = "window_ended"    // the unlock window closed (Detail says why)
 	KindConfigReloaded Kind = "config_reloaded" // the configuration was read again
 	KindCredential     Kind = "credential"      // a cargo or git credential was released or refused
+	KindPinsForgotten  Kind = "pins_forgotten"  // program pins were dropped, or a request to drop them refused
 	// Written by the log itself.
 	KindAuditGap       Kind = "audit_gap"       // events were not recorded, or may not be on disk
 	KindAuditRecovered Kind = "audit_recovered" // the log was reopened after a damaged tail
@@ -35,7 +36,7 @@ const (
 
 var kinds = []Kind{KindSign, KindAdd, KindRemove, KindRemoveAll, KindLock, KindUnlock,
 	KindGrantMade, KindGrantUsed, KindGrantRevoked, KindWindowEnded, KindConfigReloaded,
-	KindCredential, KindAuditGap, KindAuditRecovered}
+	KindCredential, KindPinsForgotten, KindAuditGap, KindAuditRecovered}
 
 // Kinds lists every kind of event, in a stable order.
 func Kinds() []Kind { return append([]Kind(nil), kinds...) }

@@ -116,8 +116,8 @@ func (s *VaultStore) RemoveKey(indexURL string) error {
 }
 
 // loginKey is cargo login given a k3.secret PASERK, as cargo:paseto takes
-// one: the key is stored (replacing the registry's key, if any) and the
-// plain token, if any, removed, so that every get is answered with a token
+// one: the key is stored (refused if the registry has another key: that
+// takes cargo logout first) and the plain token, if any, removed, so that every get is answered with a token
 // signed by that key. The key is checked first; neither it nor the plain
 // token is ever logged.
 func (c *Cargo) loginKey(r *request, d decider, s TokenStore) []byte {
@@ -134,23 +134,24 @@ func (c *Cargo) loginKey(r *request, d decider, s TokenStore) []byte {
 		return c.fail(r, d, audit.Failed, err.Error(), cargo.Errorf("the k3.secret key given to cargo login is unusable: %v", err))
 	}
 	old, err := ks.GetKey(r.Registry.IndexURL)
-	if errors.Is(err, ErrNoToken) {
-		err = nil
-	}
-	if err == nil {
+	switch {
+	case errors.Is(err, ErrNoToken):
 		err = ks.PutKey(r.Registry.IndexURL, r.Token)
+	case err == nil && !old.Equal(r.Token):
+		// Any same-user process can run cargo login: replacing the key
+		// that vigil cargo keygen made (and the registry trusts) takes
+		// the person's logout first.
+		return c.fail(r, d, audit.Denied, "another key is stored for the registry",
+			cargo.Errorf("a different key is already stored for %s; run `%s` first to replace it", registryName(r.Request), logoutCommand(r.Request)))
 	}
 	if err != nil {
 		return c.fail(r, d, audit.Failed, err.Error(), storeError("could not store the key", "cargo login again", err))
 	}
 	if c.record(r, d, audit.Allowed, audit.By{}, "PASETO secret key stored, "+pk.ID()) {
 		if old.IsZero() {
-			err = ks.RemoveKey(r.Registry.IndexURL)
-		} else {
-			err = ks.PutKey(r.Registry.IndexURL, old)
-		}
-		if err != nil {
-			c.log.Error("cargo login: could not undo a key the audit log did not record", "err", err)
+			if err := ks.RemoveKey(r.Registry.IndexURL); err != nil {
+				c.log.Error("cargo login: could not undo a key the audit log did not record", "err", err)
+			}
 		}
 		return cargo.EncodeError(errAudit)
 	}
@@ -328,4 +329,15 @@ func (c *Cargo) pasetoResponse(sec released, r *request) (*cargo.Response, strin
 		return nil, "", err
 	}
 	return resp, "signed a v3.public token with " + pk.ID(), nil
+}
+
+// logoutCommand is the cargo command that forgets r's registry credentials.
+func logoutCommand(r *cargo.Request) string {
+	switch r.Registry.Name {
+	case "":
+		return "cargo logout --registry NAME"
+	case "crates-io":
+		return "cargo logout"
+	}
+	return "cargo logout --registry " + sanitize.Line(r.Registry.Name, 64)
 }

@@ -150,6 +150,23 @@ func TestCargoLoginKey(t *testing.T) {
 	if _, err := r.store.Get(indexURL); err == nil {
 		t.Error("the plain token is still stored, and would be used before the key")
 	}
+	// Another key does not replace it: a same-user process could
+	// otherwise swap out the key the registry trusts. The same key again
+	// is fine.
+	const otherKey = "k3.secret.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB"
+	if _, err := paseto.ParseSecretKey(otherKey); err != nil {
+		t.Fatalf("test key: %v", err)
+	}
+	r.takeEvents()
+	wantError(t, r.plugin(login(t, otherKey)), cargo.Other, "run `cargo logout --registry fake` first")
+	wantEvent(t, r.takeEvents(), audit.Denied, "cargo-login", "registry "+indexURL)
+	if got, err := ks.GetKey(indexURL); err != nil || got.Reveal() != secretKey {
+		t.Fatalf("the stored key was replaced by another cargo login (%v)", err)
+	}
+	if resp, e := decode(t, r.plugin(login(t, secretKey))); e != nil || resp.Kind != cargo.KindLogin {
+		t.Fatalf("login again with the same key: %+v %v", resp, e)
+	}
+	r.takeEvents()
 	pk, err := paseto.ParsePublicKey(publicKey)
 	if err != nil {
 		t.Fatal(err)

@@ -75,6 +75,9 @@ func TestRunner(t *testing.T) {
 		{"a shell's child", []Process{ssh, bash}, bash},
 		{"sh -c without git", []Process{ssh, sh, bash}, sh},
 		{"no parent in view", []Process{ssh}, Process{}},
+		// setsid ssh: the chain stops at the session leader, and no grant
+		// is offered for a runner that is the zero Process.
+		{"leads its session", []Process{{PID: 42, Exe: "/usr/bin/ssh", Hash: "s", SessionLeader: true}}, Process{}},
 		{"unreadable parent", []Process{ssh, {PID: 3}}, Process{}},
 		{"unknown caller", nil, Process{}},
 	}

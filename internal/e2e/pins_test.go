@@ -85,12 +85,28 @@ func TestPinSurvivesRestart(t *testing.T) {
 		t.Errorf("vigil pins does not say the program changed:\n%s", out)
 	}
 
+	// Forgetting a pin asks: denied, the pin stays and the changed program still asks.
+	forget := func() result {
+		t.Helper()
+		return client(t, sock, nil, bin, "pins", "--socket", sock, "forget", prog)
+	}
+	if r := mustFail(t, forget()); !strings.Contains(r.stderr, "pins not forgotten") {
+		t.Errorf("a denied vigil pins forget said %q", r.stderr)
+	}
+	p = ap.expectPrompts(t, 2)
+	checkPrompt(t, p[1], "forget 1 program pins", prog, bin)
+	if out := pinsList(sock); !strings.Contains(out, "changed: the next request asks") {
+		t.Errorf("a denied forget dropped the pin:\n%s", out)
+	}
+
 	// The user trusts the upgrade: forget the pin, and the next use pins the new content without asking.
-	if out := must(t, client(t, sock, nil, bin, "pins", "--socket", sock, "forget", prog)).stdout; out != "forgot 1 pins\n" {
+	ap.set(t, "approve")
+	if out := must(t, forget()).stdout; out != "forgot 1 pins\n" {
 		t.Errorf("vigil pins forget said %q", out)
 	}
+	ap.expectPrompts(t, 3)
 	must(t, sign(sock))
-	ap.expectPrompts(t, 1)
+	ap.expectPrompts(t, 3)
 	if out := pinsList(sock); !strings.Contains(out, "same") {
 		t.Errorf("vigil pins after forget and use:\n%s", out)
 	}

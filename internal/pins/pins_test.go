@@ -1,10 +1,15 @@
 package pins
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vigil-agent/vigil/internal/fileperm"
 )
 
 const (
@@ -96,6 +101,95 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesInsecure: pins that another user could have written are
+// not trusted: the next program at a pinned path would be taken as the one
+// the person allowed.
+func TestOpenRefusesInsecure(t *testing.T) {
+	pins := []byte(`{"version":1,"pins":[]}`)
+	tests := []struct {
+		name      string
+		dir, file os.FileMode // 0: no file
+		ok        bool
+	}{
+		{"private", 0o700, 0o600, true},
+		{"readable", 0o755, 0o644, true},
+		{"no file yet", 0o700, 0, true},
+		{"group-writable file", 0o700, 0o620, false},
+		{"world-writable file", 0o700, 0o606, false},
+		{"group-writable directory", 0o770, 0o600, false},
+		{"world-writable directory, no file yet", 0o777, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "pins.json")
+			if tt.file != 0 {
+				if err := os.WriteFile(path, pins, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path, tt.file); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(dir, tt.dir); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(path)
+			if tt.ok != (err == nil) {
+				t.Fatalf("Open = %v, want ok %v", err, tt.ok)
+			}
+			if !tt.ok && !errors.Is(err, fileperm.ErrInsecure) {
+				t.Errorf("Open = %v, want an error wrapping ErrInsecure", err)
+			}
+		})
+	}
+}
+
+// TestLookupDoesNotWaitForSave: a signature whose program is already pinned
+// goes on while another pin is being written to a slow disk.
+func TestLookupDoesNotWaitForSave(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "pins.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.LoadOrStore("/usr/bin/git", hashA); err != nil {
+		t.Fatal(err)
+	}
+	s.saveMu.Lock() // the disk is slow: the next write cannot finish
+	stored := make(chan error, 1)
+	go func() { stored <- s.Store("/usr/bin/ssh", hashB) }()
+	for deadline := time.Now().Add(10 * time.Second); len(s.List()) != 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the new pin never reached memory")
+		}
+		runtime.Gosched()
+	}
+	looked := make(chan string, 1)
+	go func() {
+		got, _, _ := s.LoadOrStore("/usr/bin/git", hashB)
+		looked <- got
+	}()
+	select {
+	case got := <-looked:
+		if got != hashA {
+			t.Errorf("LoadOrStore = %q, want the pin %q", got, hashA)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lookup of a pinned program waited for another pin's write")
+	}
+	s.saveMu.Unlock()
+	if err := <-stored; err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(s.path)
+	if err != nil || len(again.List()) != 2 {
+		t.Fatalf("after the slow write: %v, %+v", err, again.List())
+	}
+}
+
 // FuzzParse: Parse never panics, and what it accepts is written back and
 // read again unchanged.
 func FuzzParse(f *testing.F) {
@@ -110,10 +204,8 @@ func FuzzParse(f *testing.F) {
 		for _, p := range pins {
 			s.pins[p.Exe] = p
 		}
-		s.mu.Lock()
-		err = s.save()
-		s.mu.Unlock()
-		if err != nil {
+		s.gen = 1
+		if err := s.save(1); err != nil {
 			t.Fatal(err)
 		}
 		again, err := Open(path)

@@ -35,9 +35,11 @@ type Scope struct {
 	// RunBy and RunByHash identify the program that ran the caller (see
 	// caller.Info.Runner): the git behind the ssh-keygen that signs its
 	// commits, or behind the ssh that fetches. Both are "" when nothing
-	// ran it that vigil can see. ssh-keygen and ssh will sign or log in for
-	// any program that runs them, so "git may sign commits" must not
-	// become "anything that runs ssh-keygen may sign as git".
+	// ran it that vigil can see, and such a request gets no grant:
+	// ssh-keygen and ssh will sign or log in for any program that runs
+	// them, so "git may sign commits" must not become "anything that runs
+	// ssh-keygen may sign as git", nor "ssh in a tmux window may log in"
+	// become "any setsid ssh may log in".
 	RunBy     string
 	RunByHash string
 }
@@ -69,10 +71,11 @@ func GrantRequestOf(req Request, hash string, runBy Program) GrantRequest {
 func (s Scope) Program() Program { return Program{Exe: s.Exe, Hash: s.Hash} }
 
 // Validate reports why s cannot be granted, or nil. A grant must name one
-// key, one known program and one recognised purpose, and a login grant one
-// verified destination: an empty field would otherwise match every request
-// that lacks that fact (an unknown program, an unverified host), and
-// "unknown" data could be anything. The agent should not offer a grant
+// key, one known program run by one known program, and one recognised
+// purpose, and a login grant one verified destination: an empty field would
+// otherwise match every request that lacks that fact (an unknown program, a
+// caller that leads its own session, an unverified host), and "unknown"
+// data could be anything. The agent should not offer a grant
 // for a request whose scope does not validate.
 func (s Scope) Validate() error {
 	if !isFingerprint(s.Key) {
@@ -83,6 +86,10 @@ func (s Scope) Validate() error {
 	}
 	if s.Hash == "" {
 		return errors.New("grant: the program's content hash is unknown")
+	}
+	if !strings.HasPrefix(s.RunBy, "/") || s.RunByHash == "" {
+		// setsid, or a parent that exited: nothing says who ran it.
+		return errors.New("grant: the program that ran the caller is unknown")
 	}
 	if s.Purpose == "" || s.Purpose == PurposeAny {
 		return errors.New("grant: no purpose: a grant covers exactly one")
@@ -175,7 +182,7 @@ func (t *Grants) Add(g Grant, now time.Time) (int, error) {
 // that expires first is used. A grant whose last use this was is removed;
 // expired grants met on the way are pruned.
 func (t *Grants) Match(req GrantRequest, now time.Time) (*Grant, bool) {
-	if req.Exe == "" || req.Hash == "" || req.Key == "" || req.Purpose == "" {
+	if req.Exe == "" || req.Hash == "" || req.RunBy == "" || req.RunByHash == "" || req.Key == "" || req.Purpose == "" {
 		return nil, false // an unknown fact matches nothing, whatever the table holds
 	}
 	t.mu.Lock()

@@ -17,9 +17,9 @@ const (
 )
 
 var (
-	gitScope   = Scope{Key: "SHA256:work", Exe: "/usr/bin/git", Hash: gitHash, Purpose: PurposeGit}
-	loginScope = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh", Hash: gitHash, Purpose: PurposeLogin, Host: "github.com"}
-	nsScope    = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh-keygen", Hash: gitHash, Purpose: "namespace:ci@example.com"}
+	gitScope   = Scope{Key: "SHA256:work", Exe: "/usr/bin/git", Hash: gitHash, Purpose: PurposeGit, RunBy: "/usr/bin/bash", RunByHash: otherHash}
+	loginScope = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh", Hash: gitHash, Purpose: PurposeLogin, Host: "github.com", RunBy: "/usr/bin/bash", RunByHash: otherHash}
+	nsScope    = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh-keygen", Hash: gitHash, Purpose: "namespace:ci@example.com", RunBy: "/usr/bin/bash", RunByHash: otherHash}
 	runScope   = Scope{Key: "SHA256:work", Exe: "/usr/bin/ssh-keygen", Hash: otherHash, Purpose: PurposeGit,
 		RunBy: "/usr/bin/git", RunByHash: gitHash}
 )
@@ -63,7 +63,8 @@ func TestGrantNeverWidened(t *testing.T) {
 		{"run by another program", runScope, func(s *Scope) { s.RunBy = "/usr/bin/python3" }, false},
 		{"run by other content", runScope, func(s *Scope) { s.RunByHash = otherHash }, false},
 		{"run by nothing", runScope, func(s *Scope) { s.RunBy, s.RunByHash = "", "" }, false},
-		{"granted run by nothing, run by git", gitScope, func(s *Scope) { s.RunBy, s.RunByHash = "/usr/bin/git", gitHash }, false},
+		{"run by unhashed", runScope, func(s *Scope) { s.RunByHash = "" }, false},
+		{"granted run by bash, run by git", gitScope, func(s *Scope) { s.RunBy, s.RunByHash = "/usr/bin/git", gitHash }, false},
 		{"same program run by the same git", runScope, func(*Scope) {}, true},
 		{"local login grant, forwarded login", loginScope, func(s *Scope) { s.Forwarded = true }, false},
 		{"forwarded grant, local request", func() Scope { s := gitScope; s.Forwarded = true; return s }(),
@@ -104,6 +105,9 @@ func TestGrantScopeValidate(t *testing.T) {
 		{"no program", func(s *Scope) { s.Exe = "" }, "unknown"},
 		{"relative program", func(s *Scope) { s.Exe = "git" }, "unknown"},
 		{"no hash", func(s *Scope) { s.Hash = "" }, "hash"},
+		{"run by nothing", func(s *Scope) { s.RunBy, s.RunByHash = "", "" }, "ran the caller"},
+		{"run by unhashed", func(s *Scope) { s.RunByHash = "" }, "ran the caller"},
+		{"run by relative", func(s *Scope) { s.RunBy = "bash" }, "ran the caller"},
 		{"no purpose", func(s *Scope) { s.Purpose = "" }, "purpose"},
 		{"any purpose", func(s *Scope) { s.Purpose = "any" }, "purpose"},
 		{"bad purpose", func(s *Scope) { s.Purpose = "namespace:" }, "purpose"},

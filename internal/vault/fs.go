@@ -8,22 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vigil-agent/vigil/internal/fileperm"
 )
 
 // checkMode refuses a file or directory that other users could read or
 // write, or that someone else owns. perm is the loosest mode allowed.
-func checkMode(fi fs.FileInfo, perm fs.FileMode) error {
-	if !permsEnforced {
-		return nil
-	}
-	if m := fi.Mode().Perm(); m&^perm != 0 {
-		return fmt.Errorf("%w: mode %#o, want %#o or stricter", ErrInsecure, m, perm)
-	}
-	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
-		return fmt.Errorf("%w: owned by uid %d, not by uid %d", ErrInsecure, uid, os.Geteuid())
-	}
-	return nil
-}
+func checkMode(fi fs.FileInfo, perm fs.FileMode) error { return fileperm.Check(fi, perm) }
 
 // checkDir checks the store directory: it is one, and only its owner can
 // use it. It follows a symlink (a user may keep the store elsewhere) and

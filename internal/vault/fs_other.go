@@ -8,14 +8,7 @@ import (
 	"os"
 )
 
-// Modes and owners mean nothing portable here: the store relies on the
-// user's profile directory being private. Windows needs a DACL check before
-// vigil ships there.
-const permsEnforced = false
-
 var errSymlink = errors.New("symbolic link")
-
-func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
 
 func openNoFollow(path string) (*os.File, error) {
 	fi, err := os.Lstat(path)

@@ -4,24 +4,12 @@ package vault
 
 import (
 	"errors"
-	"io/fs"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-const permsEnforced = true
-
 var errSymlink = errors.New("symbolic link")
-
-func fileOwner(fi fs.FileInfo) (int, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
-}
 
 // openNoFollow opens path for reading, failing with errSymlink if its last
 // component is a symbolic link.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vigil-agent/vigil/internal/fileperm"
 )
 
 // Errors callers branch on. Per-file errors (in a [Problem]) wrap
@@ -29,7 +31,7 @@ var (
 	ErrDuplicate        = errors.New("vault: key already stored")
 	ErrUnsupportedKey   = errors.New("vault: unsupported key")
 	ErrCorrupt          = errors.New("corrupt")
-	ErrInsecure         = errors.New("insecure")
+	ErrInsecure         = fileperm.ErrInsecure
 )
 
 // Config configures a [Vault].

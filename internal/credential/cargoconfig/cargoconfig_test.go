@@ -32,6 +32,18 @@ func TestCanonical(t *testing.T) {
 		{in: "https://example.com/a/../b/", err: "dot segments"},
 		{in: "sparse+https://example.com/a/%2E/", err: "dot segments"},
 		{in: "https://example.com:99999/", err: "port"},
+		{in: "https://@example.com/x", err: "empty user name"},
+		{in: "ssh://@example.com/index", err: "empty user name"},
+		{in: "https://127.1/", err: "IPv4 host"},
+		{in: "https://127.0.0.1./", err: "IPv4 host"},
+		{in: "http://0x7f.0.0.1/", err: "IPv4 host"},
+		{in: "http://2130706433/", err: "IPv4 host"},
+		{in: "http://127.0.0.01/", err: "IPv4 host"},
+		{in: "http://1.2.3.0x/", err: "IPv4 host"},
+		{in: "http://256.0.0.1/", err: "IPv4 host"},
+		{in: "https://127.0.0.1:8443/index", want: "https://127.0.0.1:8443/index"},
+		{in: "https://v1.example.com2/", want: "https://v1.example.com2/"},
+		{in: "sparse+http://127.1/index/", want: "sparse+http://127.1/index/"},
 	} {
 		got, err := Canonical(tt.in)
 		if tt.err != "" {

@@ -47,6 +47,9 @@ func Canonical(raw string) (string, error) {
 	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
 		userinfo, hostport = authority[:i+1], authority[i+1:]
 	}
+	if userinfo == "@" {
+		return "", fmt.Errorf("index %q: an empty user name would be dropped by cargo; give the index-url cargo sends with --registry-url", raw)
+	}
 	if strings.Contains(hostport, "%") {
 		return "", fmt.Errorf("index %q: an escaped host would be rewritten by cargo; give the index-url cargo sends with --registry-url", raw)
 	}
@@ -58,6 +61,14 @@ func Canonical(raw string) (string, error) {
 	}
 	if special {
 		host = strings.ToLower(host)
+		if endsInNumber(host) {
+			// cargo reads it as an IPv4 address and writes that as a
+			// dotted quad: 127.1, 0x7f.0.0.1, 127.0.0.1. and 2130706433
+			// all become 127.0.0.1.
+			if a, err := netip.ParseAddr(host); err != nil || !a.Is4() || a.String() != host {
+				return "", fmt.Errorf("index %q: IPv4 host %q would be rewritten by cargo; give the index-url cargo sends with --registry-url", raw, host)
+			}
+		}
 	}
 	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
 		host = "[" + a.String() + "]"
@@ -91,4 +102,23 @@ func Canonical(raw string) (string, error) {
 		return "", fmt.Errorf("sparse registry url must end in a slash `/`: %s", raw)
 	}
 	return scheme + "://" + userinfo + host + port + tail, nil
+}
+
+// endsInNumber says whether the URL standard parses a special URL's host as
+// an IPv4 address: its last dot-separated part (after one trailing dot) is
+// decimal digits or a 0x hex number.
+func endsInNumber(host string) bool {
+	parts := strings.Split(host, ".")
+	if len(parts) > 1 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	last := parts[len(parts)-1]
+	if last == "" {
+		return false
+	}
+	digits := "0123456789"
+	if len(last) >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') {
+		last, digits = last[2:], "0123456789abcdefABCDEF"
+	}
+	return strings.Trim(last, digits) == ""
 }

@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/pins"
+)
+
+// TestForgetPinsAsks: dropping pins lets the next program at that path be
+// pinned without a prompt, so it takes a person's yes, and every attempt
+// is recorded.
+func TestForgetPinsAsks(t *testing.T) {
+	const hash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	self, _ := os.Executable()
+	for _, tt := range []struct {
+		name     string
+		approver func(context.Context, string) (bool, error)
+		what     string
+		forgot   int
+		decision audit.Decision
+	}{
+		{"denied", func(context.Context, string) (bool, error) { return false, nil }, "all", 0, audit.Denied},
+		{"nobody to ask", nil, "all", 0, audit.Denied},
+		{"unanswered", func(ctx context.Context, _ string) (bool, error) { <-ctx.Done(); return false, ctx.Err() }, "/usr/bin/git", 0, audit.TimedOut},
+		{"approved, one", approveAll, "/usr/bin/git", 1, audit.Allowed},
+		{"approved, all", approveAll, "all", 2, audit.Allowed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := pins.Memory()
+			for _, exe := range []string{"/usr/bin/git", "/usr/bin/ssh"} {
+				if err := store.Store(exe, hash); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var (
+				mu    sync.Mutex
+				asked []string
+			)
+			cfg := Config{Pins: store, Audit: &memAudit{}, PromptTimeout: 200 * time.Millisecond}
+			if tt.approver != nil {
+				cfg.Approver = funcApprover(func(ctx context.Context, text string) (bool, error) {
+					mu.Lock()
+					asked = append(asked, text)
+					mu.Unlock()
+					return tt.approver(ctx, text)
+				})
+			}
+			log := cfg.Audit.(*memAudit)
+			_, dial := serve(t, cfg)
+			reply, err := agent.NewClient(dial()).Extension(extForget, []byte(tt.what))
+			left := 2 - len(store.List())
+			if left != tt.forgot {
+				t.Errorf("%d pins dropped, want %d", left, tt.forgot)
+			}
+			if (err == nil) != (tt.forgot > 0) {
+				t.Errorf("reply %q, %v", reply, err)
+			}
+			if tt.approver != nil {
+				mu.Lock()
+				if len(asked) != 1 || !strings.Contains(asked[0], self) || !strings.Contains(asked[0], "/usr/bin/git") {
+					t.Errorf("the person was shown %q; want the caller %s and the pin", asked, self)
+				}
+				mu.Unlock()
+			}
+			ev := log.take()
+			if len(ev) != 1 || ev[0].Kind != audit.KindPinsForgotten || ev[0].Decision != tt.decision || !strings.Contains(ev[0].Detail, tt.what) {
+				t.Fatalf("recorded %+v, want one %s event with decision %s", ev, audit.KindPinsForgotten, tt.decision)
+			}
+		})
+	}
+}
