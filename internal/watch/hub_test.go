@@ -259,7 +259,7 @@ func TestHubLateWatcher(t *testing.T) {
 func TestHubGrants(t *testing.T) {
 	h, path, tb := startHub(t)
 	c := connect(t, path)
-	scope := policy.Scope{Key: "SHA256:" + strings.Repeat("A", 43), Exe: "/usr/bin/git", Hash: "ab", Purpose: "git"}
+	scope := policy.Scope{Key: "SHA256:" + strings.Repeat("A", 43), Exe: "/usr/bin/git", Hash: "ab", Purpose: "git", RunBy: "/usr/bin/bash", RunByHash: "cd"}
 	id, err := tb.g.Add(policy.Grant{Scope: scope, Expires: time.Now().Add(time.Hour)}, time.Now())
 	if err != nil {
 		t.Fatal(err)
