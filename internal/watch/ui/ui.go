@@ -159,8 +159,18 @@ func (m *model) receive(msg watch.Message) {
 			}
 		}
 	case watch.TypeGrants:
+		// The selection stays on the same grant, wherever the new table
+		// puts it: r must revoke the grant the person chose.
+		selID := 0
+		if m.sel < len(m.grants) {
+			selID = m.grants[m.sel].ID
+		}
 		m.grants = msg.Grants
-		m.sel = min(m.sel, max(len(m.grants)-1, 0))
+		if i := slices.IndexFunc(m.grants, func(g policy.Grant) bool { return g.ID == selID }); i >= 0 {
+			m.sel = i
+		} else {
+			m.sel = min(m.sel, max(len(m.grants)-1, 0))
+		}
 		if m.revoked != 0 && !slices.ContainsFunc(m.grants, func(g policy.Grant) bool { return g.ID == m.revoked }) {
 			m.status = fmt.Sprintf("grant %d revoked", m.revoked)
 			m.revoked = 0

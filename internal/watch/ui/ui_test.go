@@ -143,4 +143,13 @@ func TestWithdrawAndGrants(t *testing.T) {
 	}
 	s.recv(watch.Message{Type: watch.TypeGrants, Grants: []policy.Grant{g(3, 5*time.Minute)}})
 	s.shows("grant 4 revoked", "> 3")
+
+	// A new table that puts another grant first keeps the selection on the
+	// grant that was chosen, so r revokes that one.
+	s.recv(watch.Message{Type: watch.TypeGrants, Grants: []policy.Grant{g(5, time.Minute), g(3, 5*time.Minute)}})
+	s.shows("> 3")
+	s.press("r")
+	if m := s.lastSent(); m.Type != watch.TypeRevoke || m.GrantID != 3 {
+		t.Errorf("after a new table, r sent %+v, want a revoke of grant 3", m)
+	}
 }
