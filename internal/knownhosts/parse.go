@@ -311,11 +311,22 @@ func asciiLower(s string) string {
 // parseKeyField parses "TYPE BASE64 [COMMENT]", as the rest of a
 // known_hosts line after the host field, or returns nil.
 func parseKeyField(b []byte) ssh.PublicKey {
-	f := bytes.Fields(b)
+	// Fields end at a space or tab only, as in sshkey_read; inside the
+	// base64 blob, b64_pton skips any other white space ("\r", "\v",
+	// "\f"), so ssh reads a key with a "\r" in it, and so must a
+	// revocation here (found by FuzzLookup).
+	f := bytes.FieldsFunc(b, func(r rune) bool { return r == ' ' || r == '\t' })
 	if len(f) < 2 {
 		return nil
 	}
-	blob, err := base64.StdEncoding.DecodeString(string(f[1]))
+	b64 := bytes.Map(func(r rune) rune {
+		switch r {
+		case '\r', '\n', '\v', '\f':
+			return -1
+		}
+		return r
+	}, f[1])
+	blob, err := base64.StdEncoding.DecodeString(string(b64))
 	if err != nil {
 		return nil
 	}
