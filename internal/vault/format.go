@@ -117,7 +117,11 @@ func parseKeyFile(data []byte) (*keyFile, error) {
 	if k.created, err = time.Parse(time.RFC3339, lines[3]); err != nil {
 		return nil, corruptf("created time %q is not RFC 3339", lines[3])
 	}
-	if n, err := hex.Decode(k.kid[:], []byte(lines[4])); err != nil || n != kidSize || len(lines[4]) != 2*kidSize {
+	// Length first: hex.Decode writes past a destination that is too short.
+	if len(lines[4]) != 2*kidSize {
+		return nil, corruptf("kid is not %d hex digits", 2*kidSize)
+	}
+	if n, err := hex.Decode(k.kid[:], []byte(lines[4])); err != nil || n != kidSize {
 		return nil, corruptf("kid is not %d hex digits", 2*kidSize)
 	}
 	if k.sealed, err = b64.DecodeString(lines[5]); err != nil {

@@ -121,7 +121,11 @@ func parseTokenFile(data []byte) (*tokenFile, error) {
 	if k.created, err = time.Parse(time.RFC3339, lines[2]); err != nil {
 		return nil, corruptf("created time %q is not RFC 3339", lines[2])
 	}
-	if n, err := hex.Decode(k.kid[:], []byte(lines[3])); err != nil || n != kidSize || len(lines[3]) != 2*kidSize {
+	// Length first: hex.Decode writes past a destination that is too short.
+	if len(lines[3]) != 2*kidSize {
+		return nil, corruptf("kid is not %d hex digits", 2*kidSize)
+	}
+	if n, err := hex.Decode(k.kid[:], []byte(lines[3])); err != nil || n != kidSize {
 		return nil, corruptf("kid is not %d hex digits", 2*kidSize)
 	}
 	if k.sealed, err = b64.DecodeString(lines[4]); err != nil {
