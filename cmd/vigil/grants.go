@@ -10,7 +10,6 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
-	"github.com/vigil-agent/vigil/internal/watch"
 )
 
 var grantsCommand = &command{
@@ -88,7 +87,7 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 					runBy = "-"
 				}
 				expires := g.Expires.Local().Format(time.TimeOnly)
-				if watch.AtLock(g.Expires, time.Now()) {
+				if policy.AtLock(g.Expires, time.Now()) {
 					expires = "until lock"
 				}
 				// Paths and names come from callers: escaped, never raw to a terminal.

@@ -115,7 +115,7 @@ type clientOpts struct {
 	stdin bool // give the client a stdin that stays open
 }
 
-func listen(t *testing.T) (*net.UnixListener, string) {
+func listen(t testing.TB) (*net.UnixListener, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -124,6 +124,24 @@ func listen(t *testing.T) (*net.UnixListener, string) {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln, sock
+}
+
+// selfConn is the server side of a connection this process makes to
+// itself.
+func selfConn(t testing.TB) *net.UnixConn {
+	t.Helper()
+	ln, sock := listen(t)
+	client, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := ln.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return server
 }
 
 // startClient starts a helper and accepts its connection.
@@ -249,17 +267,7 @@ func realPath(t *testing.T, p string) string {
 }
 
 func TestFromConnSelf(t *testing.T) {
-	ln, sock := listen(t)
-	client, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.AcceptUnix()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server := selfConn(t)
 
 	for _, peerPidfd := range []bool{true, false} {
 		t.Run(fmt.Sprintf("SO_PEERPIDFD=%v", peerPidfd), func(t *testing.T) {
@@ -960,22 +968,7 @@ func TestPeerInode(t *testing.T) {
 }
 
 func BenchmarkFromConn(b *testing.B) {
-	dir := b.TempDir()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "s"), Net: "unix"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("unix", filepath.Join(dir, "s"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.AcceptUnix()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
+	server := selfConn(b)
 	warm, _ := FromConn(server) // hashes the test binary once
 	warm.Close()
 	b.ReportAllocs()
@@ -1005,22 +998,7 @@ func reportCPU(b *testing.B) func() {
 }
 
 func BenchmarkLineage(b *testing.B) {
-	dir := b.TempDir()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "s"), Net: "unix"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("unix", filepath.Join(dir, "s"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.AcceptUnix()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
+	server := selfConn(b)
 	b.ReportAllocs()
 	defer reportCPU(b)()
 	for b.Loop() {

@@ -132,7 +132,7 @@ func TestHubAnswers(t *testing.T) {
 	}{
 		{Message{Answer: AnswerOnce}, outcome{allow: true}},
 		{Message{Answer: AnswerGrant, For: "1h"}, outcome{allow: true, d: time.Hour}},
-		{Message{Answer: AnswerGrant, For: ForLock}, outcome{allow: true, d: UntilLock}},
+		{Message{Answer: AnswerGrant, For: ForLock}, outcome{allow: true, d: policy.UntilLock}},
 		{Message{Answer: AnswerDeny}, outcome{}},
 	}
 	h, path, _ := startHub(t)

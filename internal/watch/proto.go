@@ -57,14 +57,6 @@ const (
 // unlock window does, or at vigil lock.
 const ForLock = "lock"
 
-// UntilLock is the duration a grant "until lock" is made for (see
-// policy.UntilLock).
-const UntilLock = policy.UntilLock
-
-// AtLock reports whether a grant expiring at expires was made "until
-// lock", as seen at now.
-func AtLock(expires, now time.Time) bool { return policy.AtLock(expires, now) }
-
 // Message is one line of the protocol. Which fields are set depends on Type.
 type Message struct {
 	Type    string         `json:"type"`
@@ -77,13 +69,13 @@ type Message struct {
 	GrantID int            `json:"grant_id,omitempty"` // revoke
 }
 
-// GrantFor is how long an answer "grant" grants: UntilLock for ForLock.
+// GrantFor is how long an answer "grant" grants: policy.UntilLock for ForLock.
 func (m Message) GrantFor() (time.Duration, error) {
 	if m.For == ForLock {
-		return UntilLock, nil
+		return policy.UntilLock, nil
 	}
 	d, err := time.ParseDuration(m.For)
-	if err != nil || d <= 0 || d > UntilLock {
+	if err != nil || d <= 0 || d > policy.UntilLock {
 		return 0, fmt.Errorf("watch: grant duration %q: want a positive duration or %q", m.For, ForLock)
 	}
 	return d, nil

@@ -64,7 +64,7 @@ func TestGrantFor(t *testing.T) {
 	for _, tt := range []struct {
 		for_ string
 		want time.Duration
-	}{{"5m0s", 5 * time.Minute}, {"1h", time.Hour}, {ForLock, UntilLock}} {
+	}{{"5m0s", 5 * time.Minute}, {"1h", time.Hour}, {ForLock, policy.UntilLock}} {
 		got, err := Message{For: tt.for_}.GrantFor()
 		if err != nil || got != tt.want {
 			t.Errorf("GrantFor(%q) = %v, %v; want %v", tt.for_, got, err, tt.want)

@@ -328,7 +328,7 @@ func grantLine(g policy.Grant, now time.Time) string {
 		where = "forwarded"
 	}
 	until := "until lock"
-	if !watch.AtLock(g.Expires, now) {
+	if !policy.AtLock(g.Expires, now) {
 		until = fmt.Sprintf("%v left", max(g.Expires.Sub(now), 0).Round(time.Second))
 	}
 	uses := fmt.Sprintf("used %d", g.Used)

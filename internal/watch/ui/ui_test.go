@@ -134,7 +134,7 @@ func TestWithdrawAndGrants(t *testing.T) {
 	g := func(id int, exp time.Duration) policy.Grant {
 		return policy.Grant{ID: id, Scope: policy.Scope{Key: "SHA256:k", Exe: "/usr/bin/git", Purpose: "git", RunBy: "/bin/bash"}, Expires: s.now.Add(exp)}
 	}
-	s.recv(watch.Message{Type: watch.TypeGrants, Grants: []policy.Grant{g(3, 5*time.Minute), g(4, watch.UntilLock)}})
+	s.recv(watch.Message{Type: watch.TypeGrants, Grants: []policy.Grant{g(3, 5*time.Minute), g(4, policy.UntilLock)}})
 	s.shows("> 3  /usr/bin/git (run by /bin/bash)  SHA256:k  git  local  5m0s left", "  4  /usr/bin/git", "until lock")
 	s.press("j")
 	s.press("r")
