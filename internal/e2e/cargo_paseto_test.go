@@ -42,10 +42,7 @@ func TestCargoPaseto(t *testing.T) {
 		t.Log("OpenSSH's agent has no credential broker")
 		return
 	}
-	bin := needVigil(t)
-	cargoBin := needTool(t, "cargo", "cargo")
-	vigilHome := t.TempDir()
-	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	bin, cargoBin, vigilHome, cli := cargoRig(t)
 	ap := newApprover(t, "approve")
 	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
 	if err != nil {
@@ -200,10 +197,7 @@ func TestCargoRegistryName(t *testing.T) {
 		t.Log("OpenSSH's agent has no credential broker")
 		return
 	}
-	bin := needVigil(t)
-	cargoBin := needTool(t, "cargo", "cargo")
-	vigilHome := t.TempDir()
-	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	bin, cargoBin, vigilHome, cli := cargoRig(t)
 	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, newApprover(t, "approve"))
 	if err != nil {
 		t.Fatal(err)
@@ -283,10 +277,7 @@ func TestCargoLoginPasetoKey(t *testing.T) {
 		secretKey = "k3.secret.fNYVuMvBgOlljt9TDohnaYLblghqaHoQquVZwgR6X12cBFHZLFsaU3q7X3k1Zn36"
 		publicKey = "k3.public.AmDwjlyf8jAV3gm5Z7Kz9xAOcsKslt_Vwp5v-emjFzBHLCtcANzTaVEghTNEMj9PkQ"
 	)
-	bin := needVigil(t)
-	cargoBin := needTool(t, "cargo", "cargo")
-	vigilHome := t.TempDir()
-	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	bin, cargoBin, vigilHome, cli := cargoRig(t)
 	ap := newApprover(t, "approve")
 	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
 	if err != nil {

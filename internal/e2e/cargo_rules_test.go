@@ -99,10 +99,7 @@ func TestCargoAuthRequired(t *testing.T) {
 		t.Log("OpenSSH's agent has no credential broker")
 		return
 	}
-	bin := needVigil(t)
-	cargoBin := needTool(t, "cargo", "cargo")
-	vigilHome := t.TempDir()
-	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	bin, cargoBin, vigilHome, cli := cargoRig(t)
 	reg := newCargoRegistry(t, cargoToken)
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	reloadRules(t, nil, cfg, fmt.Sprintf(`
@@ -229,10 +226,7 @@ func TestCargoOwnersUnyank(t *testing.T) {
 }
 
 func testCargoOwnersUnyank(t *testing.T, withPaseto bool) {
-	bin := needVigil(t)
-	cargoBin := needTool(t, "cargo", "cargo")
-	vigilHome := t.TempDir()
-	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	bin, cargoBin, vigilHome, cli := cargoRig(t)
 	ap := newApprover(t, "approve")
 	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
 	if err != nil {

@@ -35,6 +35,16 @@ func (c storeCLI) runIn(dir string, env []string, args ...string) result {
 	return runCmd(c.t, time.Minute, cmd)
 }
 
+// cargoRig is what every cargo test starts from: vigil, cargo, and a vigil
+// home whose key store (in its default place) has a known passphrase.
+func cargoRig(t *testing.T) (bin, cargoBin, vigilHome string, cli storeCLI) {
+	t.Helper()
+	bin = needVigil(t)
+	cargoBin = needTool(t, "cargo", "cargo")
+	vigilHome = t.TempDir()
+	return bin, cargoBin, vigilHome, newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+}
+
 // newCargoStore makes a key store with vigil key generate: in store if it is
 // not "", else in vigil's default place under home. The passphrase is pass.
 func newCargoStore(t *testing.T, bin, home, store, pass string) storeCLI {

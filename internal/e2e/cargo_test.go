@@ -549,12 +549,7 @@ func TestCargoPublish(t *testing.T) {
 		t.Log("OpenSSH's agent has no credential broker")
 		return
 	}
-	bin := needVigil(t)
-	cargoBin := needTool(t, "cargo", "cargo")
-	vigilHome := t.TempDir()
-	// The tokens go in the key store (in its default place under vigil's
-	// home), which must be unlocked.
-	cli := newCargoStore(t, bin, vigilHome, "", "correct horse battery")
+	bin, cargoBin, vigilHome, cli := cargoRig(t)
 	ap := newApprover(t, "approve")
 	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), vigilHome, ap)
 	if err != nil {
