@@ -175,8 +175,11 @@ func (h *Hub) GrantsChanged() {
 	// Read under h.mu, so that tables reach the watchers in the order they
 	// were read and a watcher registering meanwhile misses none.
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.watchers) == 0 {
+		return // nobody to show it to: spare the copy on each grant use
+	}
 	h.broadcastLocked(Message{Type: TypeGrants, Grants: h.Grants.Grants()})
-	h.mu.Unlock()
 }
 
 func (h *Hub) broadcastLocked(m Message) {
