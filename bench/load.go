@@ -7,10 +7,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/sys/unix"
 )
 
 // benchKey is one key loaded into every agent.
@@ -88,31 +90,48 @@ type operation struct {
 	nkeys int       // how many keys list must return
 }
 
-// do performs the request. check also verifies a signature (costly, so
-// done on a client's first request of a cell only); a list is always
-// checked for its count.
-func (o operation) do(c agent.ExtendedAgent, data []byte, check bool) error {
-	if o.key == nil {
-		keys, err := c.List()
-		if err != nil {
-			return err
-		}
-		if len(keys) != o.nkeys {
-			return fmt.Errorf("list returned %d keys, want %d", len(keys), o.nkeys)
-		}
-		return nil
-	}
-	sig, err := c.SignWithFlags(o.key.pub, data, o.key.flags)
+// do sends req, the operation's request frame for data, on c. check also
+// verifies a signature (costly, so done on a client's first request of a
+// cell only); a list is always checked for its count.
+func (o operation) do(c *agentConn, req, data []byte, check bool) error {
+	reply, err := c.roundTrip(req)
 	if err != nil {
 		return err
 	}
-	if check {
-		if sig.Format != o.key.format {
-			return fmt.Errorf("signature format %q, want %q", sig.Format, o.key.format)
+	if len(reply) == 1 && reply[0] == msgFailure {
+		return errors.New("agent refused (SSH_AGENT_FAILURE)")
+	}
+	if o.key == nil {
+		if len(reply) < 5 || reply[0] != msgIDsAnswer {
+			return fmt.Errorf("list: unexpected reply of %d bytes", len(reply))
 		}
-		if err := o.key.pub.Verify(data, sig); err != nil {
-			return fmt.Errorf("signature does not verify: %w", err)
+		if n := binary.BigEndian.Uint32(reply[1:]); int(n) != o.nkeys {
+			return fmt.Errorf("list returned %d keys, want %d", n, o.nkeys)
 		}
+		return nil
+	}
+	if len(reply) == 0 || reply[0] != msgSignResponse {
+		return fmt.Errorf("sign: unexpected reply of %d bytes", len(reply))
+	}
+	if !check {
+		return nil
+	}
+	var m struct {
+		Type byte
+		Sig  []byte
+	}
+	var sig ssh.Signature
+	if err := ssh.Unmarshal(reply, &m); err != nil {
+		return fmt.Errorf("sign reply: %w", err)
+	}
+	if err := ssh.Unmarshal(m.Sig, &sig); err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if sig.Format != o.key.format {
+		return fmt.Errorf("signature format %q, want %q", sig.Format, o.key.format)
+	}
+	if err := o.key.pub.Verify(data, &sig); err != nil {
+		return fmt.Errorf("signature does not verify: %w", err)
 	}
 	return nil
 }
@@ -169,10 +188,10 @@ type measurement struct {
 	CPUus         float64 `json:"cpu_us_per_op"`          // own threads + children
 	CPUOwnUs      float64 `json:"cpu_own_us_per_op"`      // the agent's own threads (schedstat, ns precision)
 	CPUChildrenUs float64 `json:"cpu_children_us_per_op"` // reaped children (a cell's total exact to 10 ms)
+	ClientCPUus   float64 `json:"client_cpu_us_per_op"`   // the benchmark's own clients, on the same cores
 	LostThreads   int     `json:"threads_exited,omitempty"`
 	RSSBeforeKiB  int     `json:"rss_before_kib"`
 	RSSAfterKiB   int     `json:"rss_after_kib"`
-	EAGAINRetries int     `json:"eagain_retries"`
 }
 
 // valid reports whether the figures mean anything: requests succeeded and
@@ -183,7 +202,6 @@ type clientResult struct {
 	lat      []int64
 	errors   int
 	firstErr error
-	retries  int
 }
 
 // runCell measures spec on one agent for dur. Clients start together and
@@ -191,20 +209,15 @@ type clientResult struct {
 // flight then finish, and elapsed runs until the last one has.
 func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout time.Duration) (*measurement, error) {
 	m := &measurement{}
-	end := time.Now().Add(dur + opTimeout) // no request may hang the benchmark
-	var clients []agent.ExtendedAgent
+	var clients []*agentConn
 	if spec.persistent {
-		dctx, cancel := context.WithDeadline(ctx, end)
-		defer cancel()
 		for range spec.clients {
-			c, r, err := dial(dctx, a.sock)
-			m.EAGAINRetries += r
+			c, err := dialAgent(a.sock, opTimeout)
 			if err != nil {
-				return nil, fmt.Errorf("%s: dial: %w", a.name, err)
+				return nil, fmt.Errorf("%s: %w", a.name, err)
 			}
 			defer c.Close()
-			c.SetDeadline(end)
-			clients = append(clients, agent.NewClient(c))
+			clients = append(clients, c)
 		}
 	}
 	var err error
@@ -215,6 +228,12 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 	if err != nil {
 		return nil, err
 	}
+	// Blocking system calls with fewer Ps than clients make the runtime
+	// hand Ps from thread to thread on every read; with a P to spare for
+	// each client, a client's thread blocks in the kernel as a C
+	// client's would, and keeps its P.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(spec.clients + 1))
+	self0 := selfCPU()
 
 	results := make([]clientResult, spec.clients)
 	var wg sync.WaitGroup
@@ -227,11 +246,10 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 			r := &results[i]
 			data := make([]byte, 64)
 			rand.Read(data)
+			req := spec.op.request(data)
 			r.lat = make([]int64, 0, 1024)
 			<-startGate
 			stopAt := t0.Add(dur)
-			dctx, cancel := context.WithDeadline(ctx, end)
-			defer cancel()
 			fail := func(err error) {
 				if r.errors == 0 {
 					r.firstErr = err
@@ -242,15 +260,11 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 			for now := time.Now(); now.Before(stopAt) && ctx.Err() == nil; {
 				var err error
 				if spec.persistent {
-					err = spec.op.do(clients[i], data, !checked)
+					err = spec.op.do(clients[i], req, data, !checked)
 				} else {
-					var c net.Conn
-					var retries int
-					c, retries, err = dial(dctx, a.sock)
-					r.retries += retries
-					if err == nil {
-						c.SetDeadline(end)
-						err = spec.op.do(agent.NewClient(c), data, !checked)
+					var c *agentConn
+					if c, err = dialAgent(a.sock, opTimeout); err == nil {
+						err = spec.op.do(c, req, data, !checked)
 						c.Close()
 					}
 				}
@@ -273,6 +287,7 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 	wg.Wait()
 	elapsed := time.Since(t0)
 
+	self1 := selfCPU()
 	cpu1, err := readCPU(a.pid)
 	if err != nil {
 		return nil, err
@@ -288,7 +303,6 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 	for _, r := range results {
 		all = append(all, r.lat...)
 		m.Errors += r.errors
-		m.EAGAINRetries += r.retries
 		if r.firstErr != nil && m.FirstError == "" {
 			m.FirstError = r.firstErr.Error()
 		}
@@ -303,6 +317,7 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 		m.CPUOwnUs = float64(own) / 1e3 / float64(m.Ops)
 		m.CPUChildrenUs = float64(children) / 1e3 / float64(m.Ops)
 		m.CPUus = m.CPUOwnUs + m.CPUChildrenUs
+		m.ClientCPUus = float64(self1-self0) / 1e3 / float64(m.Ops)
 	}
 	if a.exited() {
 		return m, fmt.Errorf("%s exited during the cell (%v)%s", a.name, a.waitErr, a.logTail())
@@ -310,19 +325,26 @@ func runCell(ctx context.Context, a *agentProc, spec cellSpec, dur, opTimeout ti
 	return m, ctx.Err()
 }
 
-// isConnError tells a broken connection from an agent's refusal (which
-// x/crypto reports as a plain error after a well-formed failure reply).
+// selfCPU is the benchmark process's own CPU time so far, in ns: what the
+// clients of a cell cost, on the cores the agent also needs.
+func selfCPU() int64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// isConnError tells a broken connection from an agent's refusal.
 func isConnError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	var ce *connError
+	return errors.As(err, &ce)
 }
 
 // memRound is the agent's memory after one round of the connection check.
 type memRound struct {
-	RSSKiB        int `json:"rss_kib"` // with every connection still open, after the lists
-	Errors        int `json:"errors"`
-	EAGAINRetries int `json:"eagain_retries"`
+	RSSKiB int `json:"rss_kib"` // with every connection still open, after the lists
+	Errors int `json:"errors"`
 }
 
 type memResult struct {
@@ -344,16 +366,18 @@ func memCheck(ctx context.Context, a *agentProc, nkeys, conns, rounds int, timeo
 	}
 	list := operation{name: "list", nkeys: nkeys}
 	for range rounds {
-		round, err := memRoundRun(ctx, a, list, conns, timeout, res)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		round, err := memRoundRun(a, list, conns, timeout, res)
 		if err != nil {
 			return nil, err
 		}
 		res.Rounds = append(res.Rounds, round)
 	}
-	c, _, err := dial(ctx, a.sock)
+	c, err := dialAgent(a.sock, timeout)
 	if err == nil {
-		c.SetDeadline(time.Now().Add(timeout))
-		err = list.do(agent.NewClient(c), nil, true)
+		err = list.do(c, list.request(nil), nil, true)
 		c.Close()
 	}
 	if err != nil {
@@ -367,9 +391,8 @@ func memCheck(ctx context.Context, a *agentProc, nkeys, conns, rounds int, timeo
 
 // memRoundRun is one round of memCheck: dial every connection, then list
 // on all of them at once, read RSS while they are all still open, close.
-func memRoundRun(ctx context.Context, a *agentProc, list operation, conns int, timeout time.Duration, res *memResult) (memRound, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+func memRoundRun(a *agentProc, list operation, conns int, timeout time.Duration, res *memResult) (memRound, error) {
+	req := list.request(nil)
 	var (
 		round                 memRound
 		mu                    sync.Mutex
@@ -391,22 +414,16 @@ func memRoundRun(ctx context.Context, a *agentProc, list operation, conns int, t
 	for range conns {
 		go func() {
 			defer gone.Done()
-			c, retries, err := dial(ctx, a.sock)
-			mu.Lock()
-			round.EAGAINRetries += retries
-			mu.Unlock()
+			c, err := dialAgent(a.sock, timeout)
 			dialled.Done()
 			if err != nil {
-				fail(fmt.Errorf("dial: %w", err))
+				fail(err)
 				listed.Done()
 				return
 			}
 			defer c.Close()
-			if dl, ok := ctx.Deadline(); ok {
-				c.SetDeadline(dl)
-			}
 			<-gate
-			if err := list.do(agent.NewClient(c), nil, true); err != nil {
+			if err := list.do(c, req, nil, true); err != nil {
 				fail(err)
 			}
 			listed.Done()

@@ -23,6 +23,8 @@ var metrics = []metric{
 		func(m *measurement) float64 { return m.P99us }, fmtMicros},
 	{"cpu_us_per_op", "Agent CPU per request (lower is better)",
 		func(m *measurement) float64 { return m.CPUus }, fmtMicros},
+	{"client_cpu_us_per_op", "Benchmark clients' CPU per request (they share the agent's cores)",
+		func(m *measurement) float64 { return m.ClientCPUus }, fmtMicros},
 	{"rss_after_kib", "Agent RSS, KiB before → after the cell (ratio of after)",
 		func(m *measurement) float64 { return float64(m.RSSAfterKiB) }, fmtCount},
 }
@@ -136,7 +138,7 @@ func writeTables(w io.Writer, rep *report) {
 		for r := range rounds {
 			head = append(head, fmt.Sprintf("round %d", r+1))
 		}
-		head = append(head, "after close", fmt.Sprintf("×ssh (round %d)", rounds), "failed requests", "EAGAIN retries")
+		head = append(head, "after close", fmt.Sprintf("×ssh (round %d)", rounds), "failed requests")
 		t := table{head: head, left: 1}
 		for _, name := range agentNames {
 			m := rep.Memory[name]
@@ -144,17 +146,16 @@ func writeTables(w io.Writer, rep *report) {
 				continue
 			}
 			row := []string{name, fmt.Sprint(m.BaselineKiB)}
-			var errs, retries int
+			var errs int
 			for _, r := range m.Rounds {
 				row = append(row, fmt.Sprint(r.RSSKiB))
 				errs += r.Errors
-				retries += r.EAGAINRetries
 			}
 			ratio := missing
 			if rs := rep.MemoryRatio[name]; len(rs) == rounds && rounds > 0 {
 				ratio = fmt.Sprintf("%.2f×", rs[rounds-1])
 			}
-			row = append(row, fmt.Sprint(m.AfterCloseKiB), ratio, fmt.Sprint(errs), fmt.Sprint(retries))
+			row = append(row, fmt.Sprint(m.AfterCloseKiB), ratio, fmt.Sprint(errs))
 			t.rows = append(t.rows, row)
 		}
 		t.write(w)
