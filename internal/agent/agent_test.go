@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
@@ -231,6 +232,49 @@ func TestHangUpCancelsPrompt(t *testing.T) {
 	// The next client is served at once.
 	if keys, err := admin.List(); err != nil || len(keys) != 1 {
 		t.Fatalf("List after hang-up = %d, %v", len(keys), err)
+	}
+}
+
+// TestPipelinedRequests sends several requests in one write, before
+// any reply: they are answered in order, whether they are read in line
+// (lists) or, once a request has had to wait for a person, read ahead.
+func TestPipelinedRequests(t *testing.T) {
+	_, dial := serve(t, Config{Approver: funcApprover(func(ctx context.Context, _ string) (bool, error) {
+		<-ctx.Done() // reads ahead: the list behind the sign request is read meanwhile
+		return false, ctx.Err()
+	}), PromptTimeout: 200 * time.Millisecond})
+	admin := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := admin.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	frame := func(msg []byte) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...)
+	}
+	list := frame([]byte{msgRequestIDs})
+	sign := frame(ssh.Marshal(struct {
+		Type      byte
+		Key, Data []byte
+		Flags     uint32
+	}{msgSignRequest, pub.Marshal(), []byte("data"), 0}))
+	c := dial()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var all []byte
+	for _, f := range [][]byte{list, list, sign, list, sign, list} {
+		all = append(all, f...)
+	}
+	if _, err := c.Write(all); err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{msgIDsAnswer, msgIDsAnswer, msgFailure, msgIDsAnswer, msgFailure, msgIDsAnswer}
+	for i, w := range want {
+		reply, err := readFrame(c)
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if len(reply) == 0 || reply[0] != w {
+			t.Fatalf("reply %d is message %v, want %d", i, reply[:min(len(reply), 1)], w)
+		}
 	}
 }
 
