@@ -80,6 +80,8 @@ func writeTables(w io.Writer, rep *report) {
 			vigilLabel = a.Label
 		}
 	}
+	fmt.Fprintf(w, "- clients: goroutines of the benchmark on blocking sockets, one write and one read per request, "+
+		"as OpenSSH's clients do; they run on the same cores, and their CPU per request is tabulated too\n")
 	fmt.Fprintf(w, "- latency: %s\n", rep.LatencyMethod)
 	fmt.Fprintf(w, "- CPU: %s\n", rep.CPUMethod)
 	fmt.Fprintf(w, "- ¹ sign rows of the vigil column are %s; list needs no approver\n", vigilLabel)
