@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures vigil side by side with OpenSSH's ssh-agent and a
 // plain x/crypto keyring agent, in one run, on one machine.
 //
@@ -18,6 +20,9 @@
 // either take minutes on the slowest agent or give the fastest too few
 // samples, and a fixed time exposes every agent to the machine's background
 // noise for as long.
+//
+// It runs on Linux only: the agents' CPU and memory come from /proc, and
+// the clients use Linux socket options.
 //
 // Absolute figures depend on the machine and on whatever else runs on it;
 // the ratios within one run are the point.
