@@ -133,13 +133,6 @@ to its credential provider: with its sparse+ prefix for a sparse registry
 		url := fs.String("registry-url", "", "the registry's index `URL`, as cargo sends it")
 		subject := fs.String("subject", "", "keygen: the `SUB` claim of the key's tokens")
 		return func(args []string, stdout, stderr io.Writer) error {
-			// The flags may follow the operation: vigil cargo keygen --registry-url URL.
-			if len(args) > 1 {
-				if err := fs.Parse(args[1:]); err != nil {
-					return err
-				}
-				args = append(args[:1], fs.Args()...)
-			}
 			if len(args) != 1 || (args[0] != broker.KeyGen && args[0] != broker.KeyPublicKey) {
 				return errors.New("usage: vigil cargo keygen|public-key --registry NAME|--registry-url URL")
 			}

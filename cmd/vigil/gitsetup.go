@@ -54,11 +54,7 @@ exits 1.
 				fmt.Fprintln(stderr, "vigil: error: usage: vigil git setup [flags]")
 				return errUsage
 			}
-			// Flags may also follow "setup".
-			if err := fs.Parse(args[1:]); err != nil {
-				return errUsage
-			}
-			if err := noArgs(fs.Args(), stderr); err != nil {
+			if err := noArgs(args[1:], stderr); err != nil {
 				return err
 			}
 			if o.key != "" && o.pub != "" {

@@ -28,13 +28,6 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
 		asJSON := fs.Bool("json", false, "print the grants as JSON")
 		return func(args []string, stdout, stderr io.Writer) error {
-			if len(args) > 2 && args[0] == "revoke" {
-				// Flags may follow: vigil grants revoke all --socket PATH.
-				if err := fs.Parse(args[2:]); err != nil {
-					return errUsage
-				}
-				args = append(args[:2], fs.Args()...)
-			}
 			path, err := runningAgent(*sock)
 			if err != nil {
 				return err

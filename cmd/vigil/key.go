@@ -62,11 +62,7 @@ owns.
 				fmt.Fprintln(stderr, "vigil: error: vigil key needs an action: generate, import, list, remove, export-public or passwd")
 				return errUsage
 			}
-			// Flags may also follow the action: vigil key generate --comment x.
-			if err := fs.Parse(args[1:]); err != nil {
-				return errUsage
-			}
-			return runKey(o, args[0], fs.Args(), stdout, stderr)
+			return runKey(o, args[0], args[1:], stdout, stderr)
 		}
 	},
 }

@@ -127,8 +127,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		fs, runCmd := c.flagSet(stderr)
-		if err = fs.Parse(rest); err == nil {
-			err = runCmd(fs.Args(), stdout, stderr)
+		var positional []string
+		if positional, err = parseFlags(fs, rest); err == nil {
+			err = runCmd(positional, stdout, stderr)
 		} else if !errors.Is(err, flag.ErrHelp) {
 			err = errUsage // the flag package has printed why
 		}
@@ -141,6 +142,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "vigil: error: %v\n", err)
 	return 1
+}
+
+// parseFlags parses the flags in args wherever they stand, before or after
+// the positional arguments, and returns those in order: the help writes
+// "vigil audit verify [--dir DIR]" and "vigil key hosts [--clear] FP", and
+// the flag package alone stops at the first positional argument. "--" ends
+// the flags, for a positional argument that starts with "-".
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 func help(args []string, stdout io.Writer) error {

@@ -1,23 +1,24 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
-
-	"github.com/vigil-agent/vigil/internal/policy"
+	vagent "github.com/vigil-agent/vigil/internal/agent"
+	"github.com/vigil-agent/vigil/internal/sanitize"
 )
 
 var whyNotCommand = &command{
 	name:     "why-not",
-	synopsis: "[--config FILE] [--socket PATH] HOST",
+	synopsis: "[--socket PATH] HOST",
 	summary:  "explain which keys are offered to HOST, and why the others are hidden",
 	help: `Lists the running agent's keys and says, for each, whether it would be offered
-to HOST and why, by the [[offer]] tables of the config file:
+to HOST and why. The running agent decides, by the rules it lists keys by: the
+hosts set on keys of the store (vigil key hosts), then the [[offer]] tables of
+its config file as last loaded (at start or on SIGHUP):
 
   offer_default = "all"          # keys no offer names: offered everywhere ("none": nowhere)
   [[offer]]
@@ -32,41 +33,33 @@ is refused without a prompt. Connections not bound to a server (ssh-keygen -Y,
 git commit signing, paramiko) see every key.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
-		cfgPath := fs.String("config", "", "read offers from `FILE` instead of the default config file")
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if len(args) != 1 {
 				fmt.Fprintln(stderr, "vigil: error: vigil why-not takes one HOST")
 				return errUsage
 			}
-			cfg, err := loadConfig(*cfgPath)
-			if err != nil {
-				return err
-			}
 			path, err := runningAgent(*sock)
 			if err != nil {
 				return err
 			}
-			c, err := dialAgent(path)
+			reply, err := control(path, "offers@vigil", []byte(args[0]))
 			if err != nil {
-				return fmt.Errorf("vigil agent not running at %s: %w", path, err)
+				return err
 			}
-			defer c.Close()
-			keys, err := agent.NewClient(c).List()
-			if err != nil {
-				return fmt.Errorf("list keys: %w", err)
+			var verdicts []vagent.OfferVerdict
+			if err := json.Unmarshal(reply, &verdicts); err != nil {
+				return fmt.Errorf("unexpected answer from the agent: %w", err)
 			}
 			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(w, "KEY\tCOMMENT\tTO %s\tWHY\n", args[0])
-			for _, k := range keys {
-				fp := ssh.FingerprintSHA256(k)
-				ok, why := policy.Offered(cfg.Offers, cfg.OfferNone, policy.OfferRequest{
-					KeyFingerprint: fp, KeyComment: k.Comment, Host: args[0]})
+			// Comments come from whoever added the keys: escaped, never raw to a terminal.
+			fmt.Fprintf(w, "KEY\tCOMMENT\tTO %s\tWHY\n", sanitize.Line(args[0], 0))
+			for _, v := range verdicts {
 				verdict := "hidden"
-				if ok {
+				if v.Offered {
 					verdict = "offered"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", fp, k.Comment, verdict, why)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Fingerprint, sanitize.Line(v.Comment, 0), verdict, sanitize.Line(v.Why, 0))
 			}
 			return w.Flush()
 		}

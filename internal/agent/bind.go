@@ -39,7 +39,7 @@ func (a *Agent) extension(ctx context.Context, c *conn, req []byte) []byte {
 	case extQuery:
 		// draft-miller-ssh-agent: SSH_AGENT_SUCCESS and the names.
 		reply := []byte{msgSuccess}
-		for _, name := range append([]string{extQuery, extSessionBind, extUnlock, extLock, extStatus, extGrants, extRevoke, extPins, extForget}, slices.Sorted(maps.Keys(a.cfg.Extensions))...) {
+		for _, name := range append([]string{extQuery, extSessionBind, extUnlock, extLock, extStatus, extGrants, extRevoke, extPins, extForget, extOffers}, slices.Sorted(maps.Keys(a.cfg.Extensions))...) {
 			reply = append(reply, ssh.Marshal(struct{ S string }{name})...)
 		}
 		return reply
@@ -51,7 +51,7 @@ func (a *Agent) extension(ctx context.Context, c *conn, req []byte) []byte {
 		return success
 	}
 	switch m.Name {
-	case extUnlock, extLock, extStatus, extGrants, extRevoke, extPins, extForget:
+	case extUnlock, extLock, extStatus, extGrants, extRevoke, extPins, extForget, extOffers:
 		return a.serveExtension(ctx, c, m.Name, ExtensionFunc(func(ctx context.Context, r *ExtensionRequest) ([]byte, error) {
 			return a.builtinExtension(ctx, c, m.Name, r.Contents)
 		}), m.Contents)

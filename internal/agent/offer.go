@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 
 	"github.com/vigil-agent/vigil/internal/destrict"
@@ -41,18 +42,62 @@ func (a *Agent) offered(c *conn, fp, comment string) (bool, string) {
 	if len(c.binds) == 0 {
 		return true, "" // not bound: spares a look at the key store per request
 	}
-	set := a.offers.Load()
-	stored := a.storeOffers()
-	if len(set.offers) == 0 && len(stored) == 0 && !set.none {
+	offers, none := a.offerRules()
+	if len(offers) == 0 && !none {
 		return true, ""
 	}
 	host, bound := a.boundHost(c)
 	if !bound {
 		return true, ""
 	}
-	// Hosts set on the key come first; the config's offers add to them.
-	offers := append(slices.Clip(stored), set.offers...)
-	return policy.Offered(offers, set.none, policy.OfferRequest{KeyFingerprint: fp, KeyComment: comment, Host: host})
+	return policy.Offered(offers, none, policy.OfferRequest{KeyFingerprint: fp, KeyComment: comment, Host: host})
+}
+
+// offerRules are the offers in force, for listing and for vigil why-not
+// alike: the hosts set on store keys (vigil key hosts) first, then the
+// config's offers (as of the latest reload), and offer_default.
+func (a *Agent) offerRules() (offers []policy.Offer, none bool) {
+	set := a.offers.Load()
+	return append(slices.Clip(a.storeOffers()), set.offers...), set.none
+}
+
+// OfferVerdict is one key in the answer to offers@vigil (vigil why-not):
+// whether the agent offers it to a server its known_hosts names Host.
+type OfferVerdict struct {
+	Fingerprint string `json:"fingerprint"`
+	Comment     string `json:"comment"`
+	Offered     bool   `json:"offered"`
+	Why         string `json:"why"`
+}
+
+// whyNot decides, for each key the agent lists, whether a connection bound
+// to a verified server named host would be offered it: the decision
+// offered makes, by the same rules.
+func (a *Agent) whyNot(host string) ([]OfferVerdict, error) {
+	if host == "" {
+		return nil, errors.New("offers: no host named")
+	}
+	offers, none := a.offerRules()
+	verdict := func(fp, comment string) OfferVerdict {
+		ok, why := policy.Offered(offers, none, policy.OfferRequest{KeyFingerprint: fp, KeyComment: comment, Host: host})
+		return OfferVerdict{Fingerprint: fp, Comment: comment, Offered: ok, Why: why}
+	}
+	out := []OfferVerdict{}
+	have := map[string]bool{}
+	for _, k := range a.cfg.Keys.List() {
+		have[string(k.Public.Marshal())] = true
+		v := verdict(k.Fingerprint, k.Comment)
+		if v.Offered && len(k.Dest) > 0 {
+			v.Why += "; its ssh-add -h constraints also apply, by the server's host key"
+		}
+		out = append(out, v)
+	}
+	for _, e := range a.storeEntries() {
+		if !have[string(e.Public.Marshal())] {
+			out = append(out, verdict(e.Fingerprint, e.Comment))
+		}
+	}
+	return out, nil
 }
 
 // hops returns the connection's session binds for destination constraints.

@@ -195,6 +195,7 @@ const (
 	extRevoke = "revoke@vigil"     // contents: a grant id, or "all"
 	extPins   = "pins@vigil"       // list, as JSON
 	extForget = "forget-pin@vigil" // contents: a program's path, or "all"
+	extOffers = "offers@vigil"     // contents: a host name; the keys offered to it, as JSON
 )
 
 // Status is what status@vigil answers, as JSON.
@@ -275,6 +276,12 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		return []byte(fmt.Sprint(n)), nil
 	case extPins:
 		return json.Marshal(a.cfg.Pins.List())
+	case extOffers:
+		verdicts, err := a.whyNot(string(contents))
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(verdicts)
 	case extForget:
 		return a.forgetPins(ctx, c, string(contents), start)
 	case extStatus:

@@ -43,6 +43,8 @@ var (
 	// vigilBin is the binary built by TestMain, or "" with vigilBuildErr set.
 	vigilBin      string
 	vigilBuildErr error
+	// binDir holds the binaries built for the tests; TestMain removes it.
+	binDir string
 )
 
 func TestMain(m *testing.M) {
@@ -66,23 +68,26 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	defer cleanupKeys()
 
+	binDir = dir
 	if p := os.Getenv(envVigil); p != "" {
 		vigilBin = p
 	} else {
-		vigilBin, vigilBuildErr = buildVigil(dir)
+		vigilBin, vigilBuildErr = buildVigil(filepath.Join(dir, "vigil"), raceBuild())
 	}
 	return m.Run()
 }
 
-func buildVigil(dir string) (string, error) {
+// raceBuild says whether vigil is built with -race.
+func raceBuild() bool { return raceEnabled && os.Getenv(envRace) != "0" }
+
+func buildVigil(out string, race bool) (string, error) {
 	// go test puts its own GOROOT/bin first in the test's PATH.
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		return "", fmt.Errorf("go not found in PATH: %v", err)
 	}
-	out := filepath.Join(dir, "vigil")
 	args := []string{"build", "-o", out}
-	if raceEnabled && os.Getenv(envRace) != "0" {
+	if race {
 		args = append(args, "-race")
 	}
 	cmd := exec.Command(gobin, append(args, "github.com/vigil-agent/vigil/cmd/vigil")...)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,11 +111,52 @@ func TestKeyHosts(t *testing.T) {
 	if len(fps) != 1 || fps[0] == fpA {
 		t.Errorf("bound to B: %v, want only the key meant for anywhere (not %s)", fps, fpA)
 	}
+	// vigil why-not says what the agent does, the hosts set on the key
+	// included.
+	nameB := fmt.Sprintf("[127.0.0.1]:%d", srvB.port)
+	for _, srv := range []*sshd{srvA, srvB} {
+		name := fmt.Sprintf("[127.0.0.1]:%d", srv.port)
+		checkWhyNot(t, vigil("why-not", "--socket", a.sock, name), name, boundList(t, a.sock, srv))
+	}
+	if out := collapse(vigil("why-not", nameA, "--socket", a.sock)); !strings.Contains(out, fpA+" for A offered the key's hosts (vigil key hosts) list "+nameA) {
+		t.Errorf("why-not %s does not name the key's hosts:\n%s", nameA, out)
+	}
+	if out := collapse(vigil("why-not", nameB, "--socket", a.sock)); !strings.Contains(out, fpA+" for A hidden no offer lists "+nameB+" for this key") {
+		t.Errorf("why-not %s does not say why the key is hidden:\n%s", nameB, out)
+	}
 	if out := must(t, client(t, a.sock, nil, "ssh-add", "-l")).stdout; strings.Count(out, "SHA256:") != 2 {
 		t.Errorf("unbound list:\n%s", out)
 	}
 	vigil("key", "hosts", "--store", store, "--clear", "for A")
 	if fps := boundList(t, a.sock, srvB); len(fps) != 2 {
 		t.Errorf("after --clear, bound to B: %v, want both keys", fps)
+	}
+}
+
+// checkWhyNot fails unless vigil why-not's table (out) says that exactly
+// the keys offered (as a bound connection lists them) are offered to host.
+func checkWhyNot(t *testing.T, out, host string, offered []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "TO "+host) {
+		t.Fatalf("vigil why-not %s:\n%s", host, out)
+	}
+	var says []string
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		for _, w := range f[1:] {
+			if w == "offered" {
+				says = append(says, f[0])
+				break
+			}
+			if w == "hidden" {
+				break
+			}
+		}
+	}
+	slices.Sort(says)
+	offered = slices.Sorted(slices.Values(offered))
+	if !slices.Equal(says, offered) {
+		t.Errorf("vigil why-not %s says %v are offered, the agent offers %v:\n%s", host, says, offered, out)
 	}
 }

@@ -134,7 +134,7 @@ func TestOffersPerHost(t *testing.T) {
 		t.Errorf("the refused signature asked a person (%d prompts, want %d)", n, before)
 	}
 
-	cmd := exec.Command(bin, "why-not", "--config", cfg, "--socket", a.sock, nameA)
+	cmd := exec.Command(bin, "why-not", "--socket", a.sock, nameA)
 	cmd.Env = vigilEnvHome(home)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -145,6 +145,13 @@ func TestOffersPerHost(t *testing.T) {
 			t.Errorf("why-not output lacks %q:\n%s", want, out)
 		}
 	}
+	checkWhyNot(t, string(out), nameA, boundList(t, a.sock, srvA))
+	cmd = exec.Command(bin, "why-not", "--socket", a.sock, nameB)
+	cmd.Env = vigilEnvHome(home)
+	if out, err = cmd.CombinedOutput(); err != nil {
+		t.Fatalf("vigil why-not: %v\n%s", err, out)
+	}
+	checkWhyNot(t, string(out), nameB, boundList(t, a.sock, srvB))
 }
 
 // collapse squeezes runs of spaces, so tabwriter's padding does not matter.

@@ -41,6 +41,7 @@ type sealer struct {
 // key lives in locked memory and is wiped when the returned func is called.
 func (s *Store) deriveAEAD(passphrase, salt []byte) (cipher.AEAD, func(), error) {
 	raw := argon2.IDKey(passphrase, salt, kdfCost[0], kdfCost[1], kdfThreads, chacha20poly1305.KeySize)
+	secmem.ReleaseFreed() // argon2's blocks are garbage now
 	key, err := secmem.Copy(raw)
 	secmem.Wipe(raw)
 	if err != nil {

@@ -13,6 +13,7 @@ package secmem
 
 import (
 	"errors"
+	"runtime/debug"
 	"sync"
 )
 
@@ -71,4 +72,16 @@ func (b *Buffer) Free() {
 // Wipe overwrites p with zeros.
 func Wipe(p []byte) {
 	clear(p)
+}
+
+// ReleaseFreed returns the heap's free memory to the operating system, in
+// the background. Call it once after each passphrase derivation: argon2id's
+// working memory (64 MiB for the key store, 19 MiB for ssh-add -x) is garbage
+// when the derivation returns, but the runtime keeps it resident for minutes
+// before its scavenger gives it back, so the agent's RSS stays several times
+// its usual size, and those pages keep blocks computed from the passphrase.
+// A forced collection costs milliseconds of CPU, not worth making the
+// caller wait for; the runtime serialises concurrent ones.
+func ReleaseFreed() {
+	go debug.FreeOSMemory()
 }

@@ -33,9 +33,10 @@ func (v *Vault) secret(n int) *secmem.Buffer {
 // memory; argon2's own working memory (MemoryKiB of blocks computed from the
 // passphrase) and its output slice are on the Go heap: the output is wiped
 // here, the blocks are left to the collector, as x/crypto gives no way to
-// reach them.
+// reach them, and their memory goes back to the system at once.
 func (v *Vault) deriveKEK(passphrase []byte, s *slot) *secmem.Buffer {
 	raw := argon2.IDKey(passphrase, s.salt, s.kdf.Time, s.kdf.MemoryKiB, s.kdf.Threads, chacha20poly1305.KeySize)
+	secmem.ReleaseFreed()
 	kek := v.secret(len(raw))
 	copy(kek.Bytes(), raw)
 	secmem.Wipe(raw)
