@@ -158,3 +158,38 @@ func TestEveryDecisionRecordedOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestLifetimeEndRecorded: a key removed because its lifetime ended
+// (ssh-add -t) leaves a remove record that says so and names no caller.
+func TestLifetimeEndRecorded(t *testing.T) {
+	log := &notifyAudit{events: make(chan audit.Event, 4)}
+	_, dial := serve(t, Config{Audit: log, Approver: funcApprover(approveAll)})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := client.Add(agent.AddedKey{PrivateKey: priv, LifetimeSecs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-log.events; e.Kind != audit.KindAdd {
+		t.Fatalf("first record %+v, want the add", e)
+	}
+	select {
+	case e := <-log.events:
+		if e.Kind != audit.KindRemove || e.Decision != audit.Allowed || e.Key != ssh.FingerprintSHA256(pub) ||
+			e.Detail != "lifetime of 1s ended" || e.Caller.PID != 0 || e.Caller.Exe != "" {
+			t.Errorf("expiry recorded as %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no record of the key whose lifetime ended")
+	}
+	if keys, err := client.List(); err != nil || len(keys) != 0 {
+		t.Errorf("after the lifetime: %v, %v; want no keys", keys, err)
+	}
+}
+
+// notifyAudit hands each event to a channel, for tests that wait on one.
+type notifyAudit struct{ events chan audit.Event }
+
+func (n *notifyAudit) Append(e audit.Event) error {
+	n.events <- e
+	return nil
+}
