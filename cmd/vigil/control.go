@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -39,8 +40,11 @@ Every signature still needs a rule or a person's yes.
 		msg := ssh.Marshal(struct{ Passphrase []byte }{pass})
 		defer secmem.Wipe(msg)
 		reply, err := control(sock, "unlock@vigil", msg)
+		if errors.Is(err, errRefused) {
+			return errors.New("unlock refused: wrong passphrase, or the key store cannot be opened (the agent's log says which)")
+		}
 		if err != nil {
-			return fmt.Errorf("unlock refused (wrong passphrase?): %w", err)
+			return fmt.Errorf("unlock: %w", err)
 		}
 		var n struct{ N uint32 }
 		if err := ssh.Unmarshal(reply, &n); err != nil {
@@ -161,20 +165,31 @@ func runningAgent(flagPath string) (string, error) {
 	return p, err
 }
 
+// errRefused: the agent is vigil and serves the extension, but refused the
+// request. The agent protocol carries no reason; vigil's log has it.
+var errRefused = errors.New("refused")
+
 // control sends one vigil extension message and returns the reply after
-// the success byte.
+// the success byte. It asks first which extensions the agent serves, so
+// that an agent that is not vigil is told apart from vigil refusing, and
+// is sent nothing (an unlock carries the passphrase).
 func control(sock, name string, contents []byte) ([]byte, error) {
 	c, err := dialAgent(sock)
 	if err != nil {
 		return nil, fmt.Errorf("vigil agent not running at %s: %w", sock, err)
 	}
 	defer c.Close()
-	reply, err := agent.NewClient(c).Extension(name, contents)
+	client := agent.NewClient(c)
+	names, err := vagent.QueryExtensions(client)
+	if err != nil && !errors.Is(err, agent.ErrExtensionUnsupported) {
+		return nil, fmt.Errorf("the agent at %s did not answer: %w", sock, err)
+	}
+	if !slices.Contains(names, name) {
+		return nil, fmt.Errorf("the agent at %s is not vigil: it does not serve %s", sock, name)
+	}
+	reply, err := client.Extension(name, contents)
 	if err != nil {
-		if errors.Is(err, agent.ErrExtensionUnsupported) {
-			return nil, fmt.Errorf("the agent at %s is not vigil, or refused %s", sock, name)
-		}
-		return nil, fmt.Errorf("the agent at %s refused %s", sock, name)
+		return nil, fmt.Errorf("the agent at %s %w %s (its log says why)", sock, errRefused, name)
 	}
 	if len(reply) == 0 || reply[0] != 6 {
 		return nil, fmt.Errorf("unexpected answer from the agent at %s", sock)
