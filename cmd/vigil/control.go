@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -50,7 +51,7 @@ Every signature still needs a rule or a person's yes.
 		if err := ssh.Unmarshal(reply, &n); err != nil {
 			return fmt.Errorf("unexpected answer from the agent: %w", err)
 		}
-		fmt.Fprintf(stdout, "unlocked: %d keys\n", n.N)
+		fmt.Fprintf(stdout, "unlocked: %s\n", count(int(n.N), "key"))
 		return nil
 	}),
 }
@@ -115,7 +116,7 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 	case st.Locked:
 		fmt.Fprintln(w, "state:    locked (ssh-add -x): keys sealed in memory")
 	case st.Window.Open:
-		fmt.Fprintf(w, "state:    unlocked; %d signatures in this window\n", st.Window.Signatures)
+		fmt.Fprintf(w, "state:    unlocked; %s in this window\n", count(st.Window.Signatures, "signature"))
 		if st.Window.IdleLeft > 0 {
 			fmt.Fprintf(w, "idle:     ends in %v without a signature\n", st.Window.IdleLeft.Round(time.Second))
 		}
@@ -123,18 +124,35 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 			fmt.Fprintf(w, "lifetime: ends in %v at the latest\n", st.Window.LifetimeLeft.Round(time.Second))
 		}
 		if st.Window.SignaturesLeft > 0 {
-			fmt.Fprintf(w, "count:    ends after %d more signatures\n", st.Window.SignaturesLeft)
+			fmt.Fprintf(w, "count:    ends after %s\n", count(st.Window.SignaturesLeft, "more signature"))
 		}
 	default:
 		fmt.Fprintln(w, "state:    no private key in memory")
 	}
-	fmt.Fprintf(w, "pending:  %d prompts\n\n", st.Pending)
+	fmt.Fprintf(w, "pending:  %s\n\n", count(st.Pending, "prompt"))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tFINGERPRINT\tCOMMENT\tSOURCE\tIN MEMORY")
 	for _, k := range st.Keys {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", k.Type, k.Fingerprint, k.Comment, k.Source, k.Loaded)
 	}
 	return tw.Flush()
+}
+
+// count says "1 key", "2 keys": n and noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// countReply is count for a number the agent sent as text.
+func countReply(reply []byte, noun string) (string, error) {
+	n, err := strconv.Atoi(string(reply))
+	if err != nil {
+		return "", fmt.Errorf("unexpected answer from the agent: %q is not a number", reply)
+	}
+	return count(n, noun), nil
 }
 
 // controlSetup makes the setup of a command that talks to the running

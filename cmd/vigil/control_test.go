@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	vagent "github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/daemon"
@@ -71,8 +72,8 @@ func TestUnlockMessages(t *testing.T) {
 	}
 
 	askpassSaying(t, "right")
-	if code, stdout, stderr := runVigil("unlock", "--socket", sock); code != 0 || stdout != "unlocked: 1 keys\n" {
-		t.Errorf("right passphrase: exit %d, stdout %q, stderr %q; want unlocked: 1 keys", code, stdout, stderr)
+	if code, stdout, stderr := runVigil("unlock", "--socket", sock); code != 0 || stdout != "unlocked: 1 key\n" {
+		t.Errorf("right passphrase: exit %d, stdout %q, stderr %q; want unlocked: 1 key", code, stdout, stderr)
 	}
 
 	other := filepath.Join(dir, "other.sock")
@@ -80,5 +81,29 @@ func TestUnlockMessages(t *testing.T) {
 	code, _, stderr = runVigil("unlock", "--socket", other)
 	if want := "the agent at " + other + " is not vigil: it does not serve unlock@vigil"; code != 1 || !strings.Contains(stderr, want) {
 		t.Errorf("another agent: exit %d, stderr %q; want %q", code, stderr, want)
+	}
+}
+
+// TestStatusCounts: vigil status counts in words that agree with the
+// number: 1 signature, 2 signatures.
+func TestStatusCounts(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want []string
+	}{
+		{1, []string{"unlocked; 1 signature in this window\n", "ends after 1 more signature\n", "pending:  1 prompt\n"}},
+		{2, []string{"unlocked; 2 signatures in this window\n", "ends after 2 more signatures\n", "pending:  2 prompts\n"}},
+		{0, []string{"unlocked; 0 signatures in this window\n", "pending:  0 prompts\n"}},
+	} {
+		var b strings.Builder
+		st := vagent.Status{Pending: tt.n, Window: vagent.WindowStatus{Open: true, Signatures: tt.n, SignaturesLeft: tt.n, IdleLeft: time.Minute}}
+		if err := printStatus(&b, "/run/agent.sock", st); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("n = %d: status lacks %q:\n%s", tt.n, w, b.String())
+			}
+		}
 	}
 }
