@@ -59,8 +59,8 @@ func check(path string, stdout io.Writer) error {
 		uses = fmt.Sprint(cfg.GrantUses)
 	}
 	show("grant_uses", uses)
-	show("cooldown", fmt.Sprintf("after %d denied or unanswered prompts in a row, refuse that program for %v",
-		cmp.Or(cfg.CooldownStrikes, policy.DefaultStrikes), cmp.Or(cfg.CooldownPeriod, policy.DefaultCooldown)))
+	show("cooldown", fmt.Sprintf("after %s in a row, refuse that program for %v",
+		count(cmp.Or(cfg.CooldownStrikes, policy.DefaultStrikes), "denied or unanswered prompt"), cmp.Or(cfg.CooldownPeriod, policy.DefaultCooldown)))
 	show("lifetime", dur(cfg.Lifetime))
 	show("audit_dir", cfg.AuditDir)
 	show("on_audit_failure", cfg.OnAuditFailure)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -39,14 +41,17 @@ Every signature still needs a rule or a person's yes.
 		msg := ssh.Marshal(struct{ Passphrase []byte }{pass})
 		defer secmem.Wipe(msg)
 		reply, err := control(sock, "unlock@vigil", msg)
+		if errors.Is(err, errRefused) {
+			return errors.New("unlock refused: wrong passphrase, or the key store cannot be opened (the agent's log says which)")
+		}
 		if err != nil {
-			return fmt.Errorf("unlock refused (wrong passphrase?): %w", err)
+			return fmt.Errorf("unlock: %w", err)
 		}
 		var n struct{ N uint32 }
 		if err := ssh.Unmarshal(reply, &n); err != nil {
 			return fmt.Errorf("unexpected answer from the agent: %w", err)
 		}
-		fmt.Fprintf(stdout, "unlocked: %d keys\n", n.N)
+		fmt.Fprintf(stdout, "unlocked: %s\n", count(int(n.N), "key"))
 		return nil
 	}),
 }
@@ -111,7 +116,7 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 	case st.Locked:
 		fmt.Fprintln(w, "state:    locked (ssh-add -x): keys sealed in memory")
 	case st.Window.Open:
-		fmt.Fprintf(w, "state:    unlocked; %d signatures in this window\n", st.Window.Signatures)
+		fmt.Fprintf(w, "state:    unlocked; %s in this window\n", count(st.Window.Signatures, "signature"))
 		if st.Window.IdleLeft > 0 {
 			fmt.Fprintf(w, "idle:     ends in %v without a signature\n", st.Window.IdleLeft.Round(time.Second))
 		}
@@ -119,18 +124,35 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 			fmt.Fprintf(w, "lifetime: ends in %v at the latest\n", st.Window.LifetimeLeft.Round(time.Second))
 		}
 		if st.Window.SignaturesLeft > 0 {
-			fmt.Fprintf(w, "count:    ends after %d more signatures\n", st.Window.SignaturesLeft)
+			fmt.Fprintf(w, "count:    ends after %s\n", count(st.Window.SignaturesLeft, "more signature"))
 		}
 	default:
 		fmt.Fprintln(w, "state:    no private key in memory")
 	}
-	fmt.Fprintf(w, "pending:  %d prompts\n\n", st.Pending)
+	fmt.Fprintf(w, "pending:  %s\n\n", count(st.Pending, "prompt"))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tFINGERPRINT\tCOMMENT\tSOURCE\tIN MEMORY")
 	for _, k := range st.Keys {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", k.Type, k.Fingerprint, k.Comment, k.Source, k.Loaded)
 	}
 	return tw.Flush()
+}
+
+// count says "1 key", "2 keys": n and noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// countReply is count for a number the agent sent as text.
+func countReply(reply []byte, noun string) (string, error) {
+	n, err := strconv.Atoi(string(reply))
+	if err != nil {
+		return "", fmt.Errorf("unexpected answer from the agent: %q is not a number", reply)
+	}
+	return count(n, noun), nil
 }
 
 // controlSetup makes the setup of a command that talks to the running
@@ -161,20 +183,31 @@ func runningAgent(flagPath string) (string, error) {
 	return p, err
 }
 
+// errRefused: the agent is vigil and serves the extension, but refused the
+// request. The agent protocol carries no reason; vigil's log has it.
+var errRefused = errors.New("refused")
+
 // control sends one vigil extension message and returns the reply after
-// the success byte.
+// the success byte. It asks first which extensions the agent serves, so
+// that an agent that is not vigil is told apart from vigil refusing, and
+// is sent nothing (an unlock carries the passphrase).
 func control(sock, name string, contents []byte) ([]byte, error) {
 	c, err := dialAgent(sock)
 	if err != nil {
 		return nil, fmt.Errorf("vigil agent not running at %s: %w", sock, err)
 	}
 	defer c.Close()
-	reply, err := agent.NewClient(c).Extension(name, contents)
+	client := agent.NewClient(c)
+	names, err := vagent.QueryExtensions(client)
+	if err != nil && !errors.Is(err, agent.ErrExtensionUnsupported) {
+		return nil, fmt.Errorf("the agent at %s did not answer: %w", sock, err)
+	}
+	if !slices.Contains(names, name) {
+		return nil, fmt.Errorf("the agent at %s is not vigil: it does not serve %s", sock, name)
+	}
+	reply, err := client.Extension(name, contents)
 	if err != nil {
-		if errors.Is(err, agent.ErrExtensionUnsupported) {
-			return nil, fmt.Errorf("the agent at %s is not vigil, or refused %s", sock, name)
-		}
-		return nil, fmt.Errorf("the agent at %s refused %s", sock, name)
+		return nil, fmt.Errorf("the agent at %s %w %s (its log says why)", sock, errRefused, name)
 	}
 	if len(reply) == 0 || reply[0] != 6 {
 		return nil, fmt.Errorf("unexpected answer from the agent at %s", sock)

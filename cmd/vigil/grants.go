@@ -45,7 +45,11 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(stdout, "revoked %s grants\n", n)
+				revoked, err := countReply(n, "grant")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "revoked %s\n", revoked)
 				return nil
 			}
 			reply, err := control(path, "grants@vigil", nil)

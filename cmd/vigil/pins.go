@@ -56,7 +56,11 @@ the audit log either way.
 					// The agent protocol carries no reason: it is in vigil's log.
 					return fmt.Errorf("pins not forgotten (no such pin, or not approved): %w", err)
 				}
-				fmt.Fprintf(stdout, "forgot %s pins\n", n)
+				forgot, err := countReply(n, "pin")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "forgot %s\n", forgot)
 				return nil
 			}
 			reply, err := control(path, "pins@vigil", nil)

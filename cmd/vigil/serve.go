@@ -262,7 +262,7 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 		ag.SetOffers(cfg.Offers, cfg.OfferNone)
 		logger.Info("config reloaded", "rules", len(cfg.Rules))
 		log.Append(audit.Event{Kind: audit.KindConfigReloaded, Decision: audit.Allowed,
-			Detail: fmt.Sprintf("%d rules", len(cfg.Rules))})
+			Detail: count(len(cfg.Rules), "rule")})
 	}
 }
 

@@ -59,6 +59,8 @@ type NamingApprover interface {
 
 // Config is what an Agent needs. Keys is required.
 type Config struct {
+	// Keys hold the private keys in memory. New has the store tell the
+	// agent of each key whose lifetime ends, for the audit log.
 	Keys *keystore.Store
 	// Approver asks before each signature. Nil means there is no way to ask,
 	// and every signature is refused (fail closed).
@@ -159,6 +161,9 @@ func New(cfg Config) *Agent {
 	a := &Agent{cfg: cfg, log: log, unlockDelay: unlockDelay}
 	a.cooldown.Strikes, a.cooldown.Period = cfg.CooldownStrikes, cfg.CooldownPeriod
 	a.window = window{limits: cfg.Window, now: cfg.Now, end: a.endWindow}
+	if cfg.Keys != nil {
+		cfg.Keys.OnExpire(a.keyExpired)
+	}
 	a.SetRules(cfg.Rules)
 	a.SetOffers(cfg.Offers, cfg.OfferNone)
 	return a

@@ -3,10 +3,12 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
 	"golang.org/x/crypto/ssh"
+	sshagent "golang.org/x/crypto/ssh/agent"
 )
 
 // Extensions vigil answers.
@@ -100,4 +102,29 @@ func (c *conn) bind(contents []byte) string {
 	c.binds = append(c.binds, sessionBind{hostKey: hk, sessionID: m.SessionID, forwarding: m.Forwarding})
 	c.fwd = c.fwd || m.Forwarding
 	return ""
+}
+
+// QueryExtensions asks an agent which extensions it serves
+// (draft-miller-ssh-agent's "query"). A client tells vigil from another
+// agent by whether the extension it means to send is among them, and sends
+// nothing (a passphrase, a token request) to an agent that lacks it.
+func QueryExtensions(c sshagent.ExtendedAgent) ([]string, error) {
+	reply, err := c.Extension(extQuery, nil)
+	if err != nil {
+		return nil, err
+	}
+	rest := reply[1:]
+	var names []string
+	for len(rest) > 0 {
+		var s struct {
+			Name string
+			Rest []byte `ssh:"rest"`
+		}
+		if err := ssh.Unmarshal(rest, &s); err != nil {
+			return nil, errors.New("malformed answer to the query extension")
+		}
+		names = append(names, s.Name)
+		rest = s.Rest
+	}
+	return names, nil
 }

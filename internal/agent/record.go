@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/intent"
+	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
 
@@ -98,4 +99,20 @@ func (a *Agent) recordAdmin(c *conn, kind audit.Kind, dec audit.Decision, fp, de
 		Kind: kind, Decision: dec, Caller: callerFacts(c.who, true), Key: fp,
 		Origin: origin(c), Latency: time.Since(start), Detail: detail,
 	})
+}
+
+// keyExpired records the removal of a key whose lifetime (ssh-add -t, or
+// the agent's default lifetime) ended: nobody asked for it, so the record
+// names no caller.
+func (a *Agent) keyExpired(k keystore.Key) {
+	a.record(audit.Event{Kind: audit.KindRemove, Decision: audit.Allowed, Key: k.Fingerprint,
+		Detail: fmt.Sprintf("lifetime of %v ended", k.Expires.Sub(k.Added))})
+}
+
+// count says "1 key", "2 keys": n and noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

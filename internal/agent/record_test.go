@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/policy"
+	"github.com/vigil-agent/vigil/internal/vault"
 )
 
 // memAudit keeps events in memory; it fails with err when err is set.
@@ -157,4 +160,113 @@ func TestEveryDecisionRecordedOnce(t *testing.T) {
 			t.Errorf("remove recorded as %+v", ev)
 		}
 	})
+}
+
+// storeApprover says yes to every signature and reads the key store's
+// passphrase from pass, as an askpass program would.
+type storeApprover struct {
+	mu   sync.Mutex
+	pass string
+}
+
+func (s *storeApprover) Confirm(context.Context, string) (bool, error) { return true, nil }
+
+func (s *storeApprover) AskPassphrase(context.Context, string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return []byte(s.pass), nil
+}
+
+func (s *storeApprover) String() string { return "test askpass" }
+
+// TestUnlockOnDemandRecorded: a signature that unlocks the key store on
+// demand leaves one unlock record before its sign record, naming the
+// caller, the key and the approver that read the passphrase; a wrong
+// passphrase leaves a failed one.
+func TestUnlockOnDemandRecorded(t *testing.T) {
+	self, _ := os.Executable()
+	v, err := vault.Open(vault.Config{Dir: filepath.Join(t.TempDir(), "store"), KDF: vault.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Init([]byte("right")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := v.Generate([]byte("right"), vault.Ed25519, "store key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &memAudit{}
+	ap := &storeApprover{pass: "right"}
+	a, dial := serve(t, Config{Audit: log, Store: v, Approver: ap})
+	a.unlockDelay = func(int) time.Duration { return 0 }
+	client := agent.NewClient(dial())
+
+	check := func(step string, unlock audit.Decision, signed bool) {
+		t.Helper()
+		_, err := client.Sign(e.Public, []byte("SSHSIG"))
+		if (err == nil) != signed {
+			t.Fatalf("%s: sign error %v, want signed = %v", step, err, signed)
+		}
+		ev := log.take()
+		if len(ev) != 2 {
+			t.Fatalf("%s: %d events, want unlock and sign: %+v", step, len(ev), ev)
+		}
+		u := ev[0]
+		if u.Kind != audit.KindUnlock || u.Decision != unlock || u.Key != e.Fingerprint || u.By.Approver != "test askpass" ||
+			u.Caller.Exe != self || u.Caller.PID != os.Getpid() || u.Origin != audit.Local || !strings.Contains(u.Detail, "on demand") {
+			t.Errorf("%s: unlock recorded as %+v", step, u)
+		}
+		if signed && u.Detail != "key store, on demand: 1 key" {
+			t.Errorf("%s: unlock detail %q", step, u.Detail)
+		}
+		if ev[1].Kind != audit.KindSign || ev[1].Key != e.Fingerprint || (ev[1].Decision == audit.Allowed) != signed {
+			t.Errorf("%s: sign recorded as %+v", step, ev[1])
+		}
+	}
+	check("right passphrase", audit.Allowed, true)
+
+	if _, err := client.Extension(extLock, nil); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+	ap.mu.Lock()
+	ap.pass = "wrong"
+	ap.mu.Unlock()
+	check("wrong passphrase", audit.Failed, false)
+}
+
+// TestLifetimeEndRecorded: a key removed because its lifetime ended
+// (ssh-add -t) leaves a remove record that says so and names no caller.
+func TestLifetimeEndRecorded(t *testing.T) {
+	log := &notifyAudit{events: make(chan audit.Event, 4)}
+	_, dial := serve(t, Config{Audit: log, Approver: funcApprover(approveAll)})
+	client := agent.NewClient(dial())
+	priv, pub := newKey(t)
+	if err := client.Add(agent.AddedKey{PrivateKey: priv, LifetimeSecs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-log.events; e.Kind != audit.KindAdd {
+		t.Fatalf("first record %+v, want the add", e)
+	}
+	select {
+	case e := <-log.events:
+		if e.Kind != audit.KindRemove || e.Decision != audit.Allowed || e.Key != ssh.FingerprintSHA256(pub) ||
+			e.Detail != "lifetime of 1s ended" || e.Caller.PID != 0 || e.Caller.Exe != "" {
+			t.Errorf("expiry recorded as %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no record of the key whose lifetime ended")
+	}
+	if keys, err := client.List(); err != nil || len(keys) != 0 {
+		t.Errorf("after the lifetime: %v, %v; want no keys", keys, err)
+	}
+}
+
+// notifyAudit hands each event to a channel, for tests that wait on one.
+type notifyAudit struct{ events chan audit.Event }
+
+func (n *notifyAudit) Append(e audit.Event) error {
+	n.events <- e
+	return nil
 }

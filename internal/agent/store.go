@@ -38,6 +38,13 @@ type PassphraseAsker interface {
 	AskPassphrase(ctx context.Context, prompt string) ([]byte, error)
 }
 
+// NamingPassphraseAsker is a PassphraseAsker that also says which of its
+// ways read the passphrase (approve.Chain), for the audit record.
+type NamingPassphraseAsker interface {
+	PassphraseAsker
+	AskPassphraseBy(ctx context.Context, prompt string) (passphrase []byte, by string, err error)
+}
+
 // storeCache keeps the store's public entries, re-read only when the
 // store's directory changes (a key generated, imported or removed), so
 // listing costs one stat.
@@ -136,8 +143,11 @@ func (a *Agent) unlockStore(passphrase []byte) (int, error) {
 }
 
 // unlockOnDemand asks for the store passphrase for a signature that needs a
-// store key while it is locked, showing what the signature is for.
+// store key while it is locked, showing what the signature is for. The
+// attempt is one unlock record, as vigil unlock's and ssh-add -X's are,
+// naming who asked, for which key, and which way read the passphrase.
 func (a *Agent) unlockOnDemand(ctx context.Context, c *conn, e vault.Entry, in intent.Intent, dest destination) error {
+	start := time.Now()
 	asker, ok := a.cfg.Approver.(PassphraseAsker)
 	if !ok {
 		return errors.New("the key store is locked and the approver cannot ask for its passphrase: run vigil unlock")
@@ -155,15 +165,36 @@ func (a *Agent) unlockOnDemand(ctx context.Context, c *conn, e vault.Entry, in i
 	b.WriteString("Enter the key store passphrase (you will still be asked to allow the signature):")
 	prompt, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()
-	pass, err := asker.AskPassphrase(prompt, b.String())
+	pass, by, err := a.askPassphrase(prompt, asker, b.String())
 	if err != nil {
 		return err
 	}
 	defer secmem.Wipe(pass)
-	return a.guardedUnlock(ctx, func() error {
-		_, err := a.unlockStore(pass)
+	var n int
+	err = a.guardedUnlock(ctx, func() (err error) {
+		n, err = a.unlockStore(pass)
 		return err
 	})
+	ev := audit.Event{Kind: audit.KindUnlock, Caller: callerFacts(c.who, true), Key: e.Fingerprint,
+		Intent: intentFacts(in, dest), Origin: origin(c), By: audit.By{Approver: by}, Latency: time.Since(start)}
+	if err != nil {
+		a.log.Warn("key store unlock on demand refused", "fp", e.Fingerprint, "caller", c.who.Program().String(), "by", by, "err", err)
+		ev.Decision, ev.Detail = audit.Failed, "key store, on demand: "+err.Error()
+	} else {
+		a.log.Info("key store unlocked on demand", "fp", e.Fingerprint, "caller", c.who.Program().String(), "by", by, "keys", n)
+		ev.Decision, ev.Detail = audit.Allowed, "key store, on demand: "+count(n, "key")
+	}
+	a.record(ev)
+	return err
+}
+
+// askPassphrase asks through asker and names the way that asked.
+func (a *Agent) askPassphrase(ctx context.Context, asker PassphraseAsker, prompt string) ([]byte, string, error) {
+	if n, ok := asker.(NamingPassphraseAsker); ok {
+		return n.AskPassphraseBy(ctx, prompt)
+	}
+	pass, err := asker.AskPassphrase(ctx, prompt)
+	return pass, a.approverName(), err
 }
 
 // endWindow wipes every private key: store keys stay listed (from the
@@ -236,7 +267,7 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 			a.recordAdmin(c, audit.KindUnlock, audit.Failed, "", "key store: "+err.Error(), start)
 			return nil, err
 		}
-		a.recordAdmin(c, audit.KindUnlock, audit.Allowed, "", fmt.Sprintf("key store: %d keys", n), start)
+		a.recordAdmin(c, audit.KindUnlock, audit.Allowed, "", "key store: "+count(n, "key"), start)
 		return ssh.Marshal(struct{ N uint32 }{uint32(n)}), nil
 	case extLock:
 		a.window.close("locked by vigil lock")

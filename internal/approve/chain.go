@@ -61,6 +61,13 @@ func (c Chain) Confirm(ctx context.Context, text string) (bool, error) {
 // AskPassphrase reads the key store's passphrase through the first
 // reachable way that can read one (askpass).
 func (c Chain) AskPassphrase(ctx context.Context, prompt string) ([]byte, error) {
+	pass, _, err := c.AskPassphraseBy(ctx, prompt)
+	return pass, err
+}
+
+// AskPassphraseBy asks as AskPassphrase does and names the way that asked,
+// for the audit record of the unlock.
+func (c Chain) AskPassphraseBy(ctx context.Context, prompt string) ([]byte, string, error) {
 	var tried []string
 	for _, w := range c {
 		asker, ok := w.(interface {
@@ -73,12 +80,13 @@ func (c Chain) AskPassphrase(ctx context.Context, prompt string) ([]byte, error)
 			tried = append(tried, w.String()+": "+why)
 			continue
 		}
-		return asker.AskPassphrase(ctx, prompt)
+		pass, err := asker.AskPassphrase(ctx, prompt)
+		return pass, w.String(), err
 	}
 	if len(tried) == 0 {
-		return nil, errors.New("approve: no approver configured can read a passphrase (askpass can)")
+		return nil, "", errors.New("approve: no approver configured can read a passphrase (askpass can)")
 	}
-	return nil, fmt.Errorf("approve: no approver that reads a passphrase could be reached (tried %s)", strings.Join(tried, "; "))
+	return nil, "", fmt.Errorf("approve: no approver that reads a passphrase could be reached (tried %s)", strings.Join(tried, "; "))
 }
 
 func (c Chain) first() (Way, error) {

@@ -45,6 +45,11 @@ func TestChainPassphrase(t *testing.T) {
 	if err != nil || string(p) != "secret?" {
 		t.Errorf("AskPassphrase = %q, %v; want the echo of the prompt", p, err)
 	}
+	// The audit record of the unlock names askpass, which read it, not
+	// pinentry, which would ask a confirmation first.
+	if p, by, err := c.AskPassphraseBy(context.Background(), "secret?"); err != nil || string(p) != "secret?" || by != "askpass /bin/echo" {
+		t.Errorf("AskPassphraseBy = %q, %q, %v; want the echo of the prompt, by askpass /bin/echo", p, by, err)
+	}
 	if _, err := (Chain{&Askpass{}}).AskPassphrase(context.Background(), "x"); err == nil || !strings.Contains(err.Error(), "tried askpass") {
 		t.Errorf("no askpass program: %v", err)
 	}

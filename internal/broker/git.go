@@ -549,7 +549,7 @@ func dialExtension(ctx context.Context, sockets []string, name string) (*agentCl
 		}
 		stop := context.AfterFunc(ctx, func() { conn.Close() })
 		c := &agentClient{ExtendedAgent: sshagent.NewClient(conn), conn: conn, stop: stop}
-		names, err := queryExtensions(c)
+		names, err := agent.QueryExtensions(c)
 		if err == nil && slices.Contains(names, name) {
 			return c, sock, nil
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 
-	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/vigil-agent/vigil/internal/credential"
@@ -142,27 +141,4 @@ func dialVigil(ctx context.Context, sockets []string) (*agentClient, string, *ca
 		return nil, "", &cargo.Error{Kind: cargo.Other, Message: de.msg, CausedBy: de.causes}
 	}
 	return c, sock, nil
-}
-
-// queryExtensions asks an agent which extensions it serves
-// (draft-miller-ssh-agent's "query").
-func queryExtensions(c agent.ExtendedAgent) ([]string, error) {
-	reply, err := c.Extension("query", nil)
-	if err != nil {
-		return nil, err
-	}
-	rest := reply[1:]
-	var names []string
-	for len(rest) > 0 {
-		var s struct {
-			Name string
-			Rest []byte `ssh:"rest"`
-		}
-		if err := ssh.Unmarshal(rest, &s); err != nil {
-			return nil, errors.New("malformed answer to the query extension")
-		}
-		names = append(names, s.Name)
-		rest = s.Rest
-	}
-	return names, nil
 }

@@ -3,11 +3,13 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAuditTrail: what vigil did is in its audit log, readable with vigil
@@ -106,4 +108,53 @@ func TestAuditTrail(t *testing.T) {
 		t.Errorf("vigil audit verify after an edit: %v\n%s", err, out)
 	}
 	t.Logf("verify after the edit: %s", strings.TrimSpace(out))
+}
+
+// TestAuditKeyLifetime: a key that ssh-add -t removes when its lifetime
+// ends leaves a remove record that says so (nobody asked, so no caller).
+func TestAuditKeyLifetime(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent keeps no audit log")
+		return
+	}
+	bin := needVigil(t)
+	home := t.TempDir()
+	a, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), home, newApprover(t, "approve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := key(t, "ed25519")
+	must(t, sshAdd(t, a.sock, "-t", "1", k.path))
+	type rec struct {
+		Kind, Decision, Key, Detail string
+		Caller                      struct{ Exe string }
+	}
+	var recs []rec
+	poll(t, 15*time.Second, "the remove record of the key whose lifetime ended", func() (bool, string) {
+		cmd := exec.Command(bin, "audit", "--json")
+		cmd.Env = vigilEnvHome(home)
+		out, err := cmd.Output()
+		if err != nil {
+			return false, fmt.Sprintf("vigil audit --json: %v", err)
+		}
+		recs = recs[:0]
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var r rec
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("bad JSON line %q: %v", line, err)
+			}
+			recs = append(recs, r)
+		}
+		return len(recs) >= 2, string(out)
+	})
+	if len(recs) != 2 || recs[0].Kind != "add" {
+		t.Fatalf("records %+v, want the add and the remove", recs)
+	}
+	if r := recs[1]; r.Kind != "remove" || r.Decision != "allowed" || r.Key != k.fingerprint() || r.Detail != "lifetime of 1s ended" || r.Caller.Exe != "" {
+		t.Errorf("remove record %+v, want the key's, lifetime of 1s ended, no caller", r)
+	}
+	if l := sshAddList(t, a.sock); len(l) != 0 {
+		t.Errorf("ssh-add -l after the lifetime: %+v", l)
+	}
 }

@@ -277,11 +277,11 @@ func TestRevokeEndsGrant(t *testing.T) {
 	}
 
 	pin.set(t, "deny")
-	revoke(strconv.Itoa(byPurpose["file"]), "revoked 1 grants\n")
-	sign("file", false, 3)                // asks, denied
-	sign("git", true, 3)                  // the other grant still covers it
-	revoke("--all", "revoked 1 grants\n") // as "all"
-	sign("git", false, 4)                 // asks, denied
+	revoke(strconv.Itoa(byPurpose["file"]), "revoked 1 grant\n")
+	sign("file", false, 3)               // asks, denied
+	sign("git", true, 3)                 // the other grant still covers it
+	revoke("--all", "revoked 1 grant\n") // as "all"
+	sign("git", false, 4)                // asks, denied
 	if gs := listGrants(t, a.sock); len(gs) != 0 {
 		t.Errorf("grants left after revoke all: %+v", gs)
 	}

@@ -101,7 +101,7 @@ func TestPinSurvivesRestart(t *testing.T) {
 
 	// The user trusts the upgrade: forget the pin, and the next use pins the new content without asking.
 	ap.set(t, "approve")
-	if out := must(t, forget()).stdout; out != "forgot 1 pins\n" {
+	if out := must(t, forget()).stdout; out != "forgot 1 pin\n" {
 		t.Errorf("vigil pins forget said %q", out)
 	}
 	ap.expectPrompts(t, 3)

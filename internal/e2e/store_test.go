@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -174,6 +175,51 @@ func TestKeyStoreUnlockOnDemand(t *testing.T) {
 		t.Errorf("git verify-commit: %s", r.stderr)
 	}
 	wantCalls("git commit -S", "confirm|Allow ssh-keygen to sign a git commit or tag?")
+
+	// Each unlock on demand is one unlock record, like vigil unlock's:
+	// who asked, for which key, through which approver; the wrong
+	// passphrase's is failed.
+	type rec struct {
+		Kind, Decision, Key, Detail string
+		Caller                      struct{ Exe string }
+		Intent                      struct{ Purpose string }
+		By                          struct{ Approver string }
+	}
+	var unlocks []rec
+	for _, line := range strings.Split(strings.TrimSpace(vigil("audit", "--json")), "\n") {
+		var r rec
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("bad JSON line %q: %v", line, err)
+		}
+		if r.Kind == "unlock" {
+			unlocks = append(unlocks, r)
+		}
+	}
+	want := []struct{ decision, exe, purpose string }{
+		{"allowed", "/ssh-keygen", "file"}, {"allowed", "/ssh-keygen", "file"}, {"failed", "/ssh-keygen", "file"}, {"allowed", "/ssh", "login"},
+	}
+	if len(unlocks) != len(want) {
+		t.Fatalf("%d unlock records, want %d (one per passphrase prompt): %+v", len(unlocks), len(want), unlocks)
+	}
+	for i, w := range want {
+		u := unlocks[i]
+		if u.Decision != w.decision || u.Key != ssh.FingerprintSHA256(pub) || !strings.HasSuffix(u.Caller.Exe, w.exe) ||
+			u.Intent.Purpose != w.purpose || u.By.Approver != "askpass "+askpass || !strings.Contains(u.Detail, "on demand") {
+			t.Errorf("unlock record %d: %+v, want %s by %s for %s", i, u, w.decision, w.exe, w.purpose)
+		}
+	}
+
+	// vigil unlock with a wrong passphrase says so, and does not call the
+	// agent "not vigil".
+	if err := os.WriteFile(passFile, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unlock := exec.Command(bin, "unlock", "--socket", a.sock)
+	unlock.Env = append(vigilEnvHome(home), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force")
+	out, err := unlock.CombinedOutput()
+	if wantOut := "vigil: error: unlock refused: wrong passphrase, or the key store cannot be opened (the agent's log says which)\n"; err == nil || string(out) != wantOut {
+		t.Errorf("vigil unlock with a wrong passphrase: %v, %q; want %q", err, out, wantOut)
+	}
 }
 
 func mustGlob(t *testing.T, pattern string) []string {

@@ -117,6 +117,8 @@ type Store struct {
 	nextID uint64
 	locked bool
 	lock   *sealer
+	// onExpire hears of each key whose lifetime ended; see OnExpire.
+	onExpire func(Key)
 
 	warnMem sync.Once
 }
@@ -347,15 +349,32 @@ func (s *Store) removeAllLocked() {
 	}
 }
 
-func (s *Store) expire(id uint64) {
+// OnExpire sets f to be called with each key whose lifetime (ssh-add -t)
+// ends, once the key is removed, so that the owner of the store can record
+// it. f runs on the expiry timer's goroutine, with no lock of the store
+// held; set it before adding keys.
+func (s *Store) OnExpire(f func(Key)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.onExpire = f
+}
+
+func (s *Store) expire(id uint64) {
+	s.mu.Lock()
+	notify := s.onExpire
+	var gone *Key
 	for _, e := range s.keys {
 		if e.ID == id {
 			s.log.Info("key lifetime ended", "fp", e.Fingerprint)
+			k := e.Key
+			gone = &k
 			s.removeLocked(e)
-			return
+			break
 		}
+	}
+	s.mu.Unlock()
+	if gone != nil && notify != nil {
+		notify(*gone)
 	}
 }
 

@@ -256,23 +256,38 @@ func TestLifetimeExact(t *testing.T) {
 	}
 }
 
+// TestLifetimeTimerRemoves: when a key's lifetime ends, its timer removes
+// it from memory and then tells OnExpire which key went, once.
 func TestLifetimeTimerRemoves(t *testing.T) {
 	s := New(nil)
-	if _, err := s.Add(genKey(t, "ed25519"), nil, "brief", Constraints{Lifetime: 20 * time.Millisecond}); err != nil {
+	expired := make(chan Key, 2)
+	s.OnExpire(func(k Key) { expired <- k })
+	stays, err := s.Add(genKey(t, "ed25519"), nil, "stays", Constraints{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s.mu.RLock()
-		n := len(s.keys)
-		s.mu.RUnlock()
-		if n == 0 {
-			return
+	k, err := s.Add(genKey(t, "ed25519"), nil, "brief", Constraints{Lifetime: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-expired:
+		if got.ID != k.ID || got.Fingerprint != k.Fingerprint || got.Expires.Sub(got.Added) != 20*time.Millisecond {
+			t.Errorf("OnExpire got %+v, want the key added with a 20ms lifetime", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("expired key never removed from memory")
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnExpire not called for a key whose lifetime ended")
+	}
+	s.mu.RLock()
+	n := len(s.keys)
+	s.mu.RUnlock()
+	if n != 1 || s.List()[0].ID != stays.ID {
+		t.Fatalf("%d keys in memory after the expiry, want only the one without a lifetime", n)
+	}
+	select {
+	case got := <-expired:
+		t.Errorf("OnExpire called again, for %+v", got)
+	default:
 	}
 }
 
