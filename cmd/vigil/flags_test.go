@@ -41,10 +41,10 @@ func TestFlagsAfterSubcommand(t *testing.T) {
 		code int
 		want string // in stdout or stderr
 	}{
-		{"audit verify --dir " + logDir, 0, "audit log " + logDir + ": 1 records in 1 files, chain intact"},
-		{"audit verify -dir " + logDir, 0, "audit log " + logDir + ": 1 records"},
-		{"audit verify --dir=" + logDir, 0, "audit log " + logDir + ": 1 records"},
-		{"audit --dir " + logDir + " verify", 0, "audit log " + logDir + ": 1 records"},
+		{"audit verify --dir " + logDir, 0, "audit log " + logDir + ": 1 record in 1 file, chain intact"},
+		{"audit verify -dir " + logDir, 0, "audit log " + logDir + ": 1 record in 1 file"},
+		{"audit verify --dir=" + logDir, 0, "audit log " + logDir + ": 1 record in 1 file"},
+		{"audit --dir " + logDir + " verify", 0, "audit log " + logDir + ": 1 record in 1 file"},
 		{"audit --dir " + logDir + " --json", 0, `"kind":"lock"`},
 		{"key list --store " + store, 1, store + ": not a directory"},
 		{"key --store " + store + " list", 1, store + ": not a directory"},
