@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/audit"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 var auditCommand = &command{
@@ -134,12 +135,12 @@ func auditVerify(dir string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("audit log %s: %w", dir, err)
 	}
-	fmt.Fprintf(stdout, "audit log %s: %s in %s, chain intact\n", dir, count(rep.Records, "record"), count(len(rep.Files), "file"))
+	fmt.Fprintf(stdout, "audit log %s: %s in %s, chain intact\n", dir, words.Count(rep.Records, "record"), words.Count(len(rep.Files), "file"))
 	if rep.FirstSeq > 1 {
 		fmt.Fprintf(stdout, "older files were removed: the log starts at record %d (before it: %s)\n", rep.FirstSeq, rep.PrunedBefore)
 	}
 	for _, tr := range rep.Truncated {
-		fmt.Fprintf(stdout, "truncated tail (a crash, not tampering): %s line %d, %s\n", tr.File, tr.Line, count(tr.Bytes, "byte"))
+		fmt.Fprintf(stdout, "truncated tail (a crash, not tampering): %s line %d, %s\n", tr.File, tr.Line, words.Count(tr.Bytes, "byte"))
 	}
 	fmt.Fprintf(stdout, "head: record %d in %s, hash %s\n", rep.Head.Seq, rep.Head.File, rep.Head.Hash)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/policy"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 var checkCommand = &command{
@@ -60,7 +61,7 @@ func check(path string, stdout io.Writer) error {
 	}
 	show("grant_uses", uses)
 	show("cooldown", fmt.Sprintf("after %s in a row, refuse that program for %v",
-		count(cmp.Or(cfg.CooldownStrikes, policy.DefaultStrikes), "denied or unanswered prompt"), cmp.Or(cfg.CooldownPeriod, policy.DefaultCooldown)))
+		words.Count(cmp.Or(cfg.CooldownStrikes, policy.DefaultStrikes), "denied or unanswered prompt"), cmp.Or(cfg.CooldownPeriod, policy.DefaultCooldown)))
 	show("lifetime", dur(cfg.Lifetime))
 	show("audit_dir", cfg.AuditDir)
 	show("on_audit_failure", cfg.OnAuditFailure)

@@ -17,6 +17,7 @@ import (
 
 	vagent "github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/secmem"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 var unlockCommand = &command{
@@ -51,7 +52,7 @@ Every signature still needs a rule or a person's yes.
 		if err := ssh.Unmarshal(reply, &n); err != nil {
 			return fmt.Errorf("unexpected answer from the agent: %w", err)
 		}
-		fmt.Fprintf(stdout, "unlocked: %s\n", count(int(n.N), "key"))
+		fmt.Fprintf(stdout, "unlocked: %s\n", words.Count(int(n.N), "key"))
 		return nil
 	}),
 }
@@ -116,7 +117,7 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 	case st.Locked:
 		fmt.Fprintln(w, "state:    locked (ssh-add -x): keys sealed in memory")
 	case st.Window.Open:
-		fmt.Fprintf(w, "state:    unlocked; %s in this window\n", count(st.Window.Signatures, "signature"))
+		fmt.Fprintf(w, "state:    unlocked; %s in this window\n", words.Count(st.Window.Signatures, "signature"))
 		if st.Window.IdleLeft > 0 {
 			fmt.Fprintf(w, "idle:     ends in %v without a signature\n", st.Window.IdleLeft.Round(time.Second))
 		}
@@ -124,12 +125,12 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 			fmt.Fprintf(w, "lifetime: ends in %v at the latest\n", st.Window.LifetimeLeft.Round(time.Second))
 		}
 		if st.Window.SignaturesLeft > 0 {
-			fmt.Fprintf(w, "count:    ends after %s\n", count(st.Window.SignaturesLeft, "more signature"))
+			fmt.Fprintf(w, "count:    ends after %s\n", words.Count(st.Window.SignaturesLeft, "more signature"))
 		}
 	default:
 		fmt.Fprintln(w, "state:    no private key in memory")
 	}
-	fmt.Fprintf(w, "pending:  %s\n\n", count(st.Pending, "prompt"))
+	fmt.Fprintf(w, "pending:  %s\n\n", words.Count(st.Pending, "prompt"))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tFINGERPRINT\tCOMMENT\tSOURCE\tIN MEMORY")
 	for _, k := range st.Keys {
@@ -138,21 +139,13 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 	return tw.Flush()
 }
 
-// count says "1 key", "2 keys": n and noun, plural unless n is 1.
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
 // countReply is count for a number the agent sent as text.
 func countReply(reply []byte, noun string) (string, error) {
 	n, err := strconv.Atoi(string(reply))
 	if err != nil {
 		return "", fmt.Errorf("unexpected answer from the agent: %q is not a number", reply)
 	}
-	return count(n, noun), nil
+	return words.Count(n, noun), nil
 }
 
 // controlSetup makes the setup of a command that talks to the running

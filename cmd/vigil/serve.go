@@ -32,6 +32,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/pins"
 	"github.com/vigil-agent/vigil/internal/secmem"
 	"github.com/vigil-agent/vigil/internal/watch"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 var serveCommand = &command{
@@ -262,7 +263,7 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 		ag.SetOffers(cfg.Offers, cfg.OfferNone)
 		logger.Info("config reloaded", "rules", len(cfg.Rules))
 		log.Append(audit.Event{Kind: audit.KindConfigReloaded, Decision: audit.Allowed,
-			Detail: count(len(cfg.Rules), "rule")})
+			Detail: words.Count(len(cfg.Rules), "rule")})
 	}
 }
 

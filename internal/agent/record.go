@@ -108,11 +108,3 @@ func (a *Agent) keyExpired(k keystore.Key) {
 	a.record(audit.Event{Kind: audit.KindRemove, Decision: audit.Allowed, Key: k.Fingerprint,
 		Detail: fmt.Sprintf("lifetime of %v ended", k.Expires.Sub(k.Added))})
 }
-
-// count says "1 key", "2 keys": n and noun, plural unless n is 1.
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}

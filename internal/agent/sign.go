@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 // Outcomes of a sign request, as logged.
@@ -267,7 +268,7 @@ func usesNote(max int) string {
 	if max == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", at most %d signatures", max)
+	return ", at most " + words.Count(max, "signature")
 }
 
 // policyRequest gathers the verified facts policy rules can match on.

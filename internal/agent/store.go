@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/secmem"
 	"github.com/vigil-agent/vigil/internal/vault"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 // KeyStore is vigil's encrypted key store; *vault.Vault implements it.
@@ -182,7 +183,7 @@ func (a *Agent) unlockOnDemand(ctx context.Context, c *conn, e vault.Entry, in i
 		ev.Decision, ev.Detail = audit.Failed, "key store, on demand: "+err.Error()
 	} else {
 		a.log.Info("key store unlocked on demand", "fp", e.Fingerprint, "caller", c.who.Program().String(), "by", by, "keys", n)
-		ev.Decision, ev.Detail = audit.Allowed, "key store, on demand: "+count(n, "key")
+		ev.Decision, ev.Detail = audit.Allowed, "key store, on demand: "+words.Count(n, "key")
 	}
 	a.record(ev)
 	return err
@@ -214,7 +215,7 @@ func (a *Agent) endWindow(reason string) {
 	a.grantsChanged()
 	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added, "grants_dropped", dropped)
 	a.record(audit.Event{Kind: audit.KindWindowEnded, Decision: audit.Allowed,
-		Detail: fmt.Sprintf("%s; %d keys added with ssh-add removed", reason, added)})
+		Detail: fmt.Sprintf("%s; %s added with ssh-add removed", reason, words.Count(added, "key"))})
 }
 
 // Built-in extensions for the vigil command line.
@@ -267,7 +268,7 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 			a.recordAdmin(c, audit.KindUnlock, audit.Failed, "", "key store: "+err.Error(), start)
 			return nil, err
 		}
-		a.recordAdmin(c, audit.KindUnlock, audit.Allowed, "", "key store: "+count(n, "key"), start)
+		a.recordAdmin(c, audit.KindUnlock, audit.Allowed, "", "key store: "+words.Count(n, "key"), start)
 		return ssh.Marshal(struct{ N uint32 }{uint32(n)}), nil
 	case extLock:
 		a.window.close("locked by vigil lock")
@@ -303,7 +304,7 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 			return nil, fmt.Errorf("no grant %s", what)
 		}
 		a.grantsChanged()
-		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%d grants)", what, n), start)
+		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%s)", what, words.Count(n, "grant")), start)
 		return []byte(fmt.Sprint(n)), nil
 	case extPins:
 		return json.Marshal(a.cfg.Pins.List())
@@ -363,7 +364,7 @@ func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time
 		return nil, fmt.Errorf("no pin for %s", shown)
 	}
 	outcome, why := a.ask(ctx, c.who, forgetPrompt(c, which))
-	detail := fmt.Sprintf("forget %s (%d pins)", shown, len(which))
+	detail := fmt.Sprintf("forget %s (%s)", shown, words.Count(len(which), "pin"))
 	if outcome != outcomeSigned {
 		a.recordAdmin(c, audit.KindPinsForgotten, outcomeDecision[outcome], "", detail+": "+why, start)
 		return nil, fmt.Errorf("pins not forgotten: %s", why)
@@ -373,7 +374,7 @@ func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time
 		a.recordAdmin(c, audit.KindPinsForgotten, audit.Failed, "", detail+": "+err.Error(), start)
 		return nil, err
 	}
-	a.recordAdmin(c, audit.KindPinsForgotten, audit.Allowed, "", fmt.Sprintf("forgot %s (%d pins)", shown, n), start)
+	a.recordAdmin(c, audit.KindPinsForgotten, audit.Allowed, "", fmt.Sprintf("forgot %s (%s)", shown, words.Count(n, "pin")), start)
 	a.log.Info("program pins forgotten: pinned again at their next use", "what", what, "pins", n, "by", c.who.Program().String())
 	return []byte(fmt.Sprint(n)), nil
 }

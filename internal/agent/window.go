@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 // WindowLimits bound how long private keys stay in memory after an unlock
@@ -74,7 +76,7 @@ func (w *window) spent() {
 	over := w.open && w.limits.MaxSignatures > 0 && n >= w.limits.MaxSignatures
 	w.mu.Unlock()
 	if over {
-		w.close(fmt.Sprintf("%d signatures made, the limit", n))
+		w.close(words.Count(n, "signature") + " made, the limit")
 	}
 }
 
@@ -86,7 +88,7 @@ func (w *window) expiredLocked(now time.Time) string {
 	case w.limits.Idle > 0 && !now.Before(w.lastUse.Add(w.limits.Idle)):
 		return fmt.Sprintf("idle for %v", w.limits.Idle)
 	case w.limits.MaxSignatures > 0 && w.signatures >= w.limits.MaxSignatures:
-		return fmt.Sprintf("%d signatures made, the limit", w.signatures)
+		return words.Count(w.signatures, "signature") + " made, the limit"
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/credential/cargo"
 	"github.com/vigil-agent/vigil/internal/sanitize"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 // party is who is asking, as a person should read it.
@@ -132,18 +133,11 @@ func (c *Cargo) promptText(r *request, note string) string {
 func humanDuration(d time.Duration) string {
 	switch {
 	case d%time.Hour == 0:
-		return plural(int(d/time.Hour), "hour")
+		return words.Count(int(d/time.Hour), "hour")
 	case d%time.Minute == 0:
-		return plural(int(d/time.Minute), "minute")
+		return words.Count(int(d/time.Minute), "minute")
 	case d%time.Second == 0:
-		return plural(int(d/time.Second), "second")
+		return words.Count(int(d/time.Second), "second")
 	}
 	return d.String()
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }
