@@ -14,7 +14,7 @@ import (
 
 var grantsCommand = &command{
 	name:     "grants",
-	synopsis: "[--json] | vigil grants revoke ID|all",
+	synopsis: "[--json] | vigil grants revoke ID|all|--all",
 	summary:  "list the live grants, or end them at once",
 	help: `A grant is what pinentry's "Allow for 5 min" or vigil watch's g makes: it
 lets exactly one program (path and content hash), started by the same program
@@ -27,7 +27,15 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
 		asJSON := fs.Bool("json", false, "print the grants as JSON")
+		all := fs.Bool("all", false, "with revoke: revoke every grant (the same as revoke all)")
 		return func(args []string, stdout, stderr io.Writer) error {
+			if *all && len(args) == 1 && args[0] == "revoke" {
+				args = append(args, "all")
+			}
+			if *all && (len(args) != 2 || args[1] != "all") {
+				fmt.Fprintln(stderr, "vigil: error: --all goes with revoke and no grant ID: vigil grants revoke --all")
+				return errUsage
+			}
 			path, err := runningAgent(*sock)
 			if err != nil {
 				return err
@@ -38,9 +46,6 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 					return errUsage
 				}
 				which := args[1]
-				if which == "--all" {
-					which = "all" // as the issue and other tools spell it
-				}
 				n, err := control(path, "revoke@vigil", []byte(which))
 				if err != nil {
 					return err
