@@ -16,14 +16,16 @@ type Kind string
 // The kinds of event. Sign, unlock and credential events carry a Decision;
 // the others usually do not.
 const (
-	KindSign           Kind = "sign"            // a signature request and its outcome
-	KindAdd            Kind = "add"             // a key was added
-	KindRemove         Kind = "remove"          // a key was removed
-	KindRemoveAll      Kind = "remove_all"      // all keys were removed
-	KindLock           Kind = "lock"            // the agent was locked
-	KindUnlock         Kind = "unlock"          // an unlock attempt (Failed for a wrong passphrase)
-	KindGrantMade      Kind = "grant_made"      // a person granted repeated use (By.Grant names it)
-	KindGrantUsed      Kind = "grant_used"      // a grant decided a request without asking
+	KindSign      Kind = "sign"       // a signature request and its outcome
+	KindAdd       Kind = "add"        // a key was added
+	KindRemove    Kind = "remove"     // a key was removed
+	KindRemoveAll Kind = "remove_all" // all keys were removed
+	KindLock      Kind = "lock"       // the agent was locked
+	KindUnlock    Kind = "unlock"     // an unlock attempt (Failed for a wrong passphrase)
+	KindGrantMade Kind = "grant_made" // a person granted repeated use (By.Grant names it)
+	// KindGrantUsed is not written by this version: a signature a grant
+	// allowed is its sign record, with By.Grant set. Readers accept it.
+	KindGrantUsed      Kind = "grant_used"
 	KindGrantRevoked   Kind = "grant_revoked"   // a grant ended before its time (lock, revoke)
 	KindWindowEnded    Kind = "window_ended"    // the unlock window closed (Detail says why)
 	KindConfigReloaded Kind = "config_reloaded" // the configuration was read again
