@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -402,4 +404,36 @@ func TestRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDebugLogsEveryRequest: at debug level (vigil serve --debug) every
+// request is logged, a list included, by type and length only.
+func TestDebugLogsEveryRequest(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, dial := serve(t, Config{Log: log})
+	if _, err := agent.NewClient(dial()).List(); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "msg=request type=list len=1") {
+		t.Errorf("debug log has no line for the list request:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the agent's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

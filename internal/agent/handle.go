@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -41,6 +43,9 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 	start := time.Now()
 	if len(req) == 0 {
 		return failure
+	}
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.Debug("request", "type", requestName(req[0]), "len", len(req), "caller", c.who.String())
 	}
 	switch req[0] {
 	case msgRequestIDs:
@@ -81,6 +86,29 @@ func (a *Agent) handle(ctx context.Context, c *conn, req []byte) []byte {
 		return a.extension(ctx, c, req)
 	}
 	return failure
+}
+
+// requestName names a request type for the debug log.
+func requestName(t byte) string {
+	switch t {
+	case msgRequestIDs:
+		return "list"
+	case msgSignRequest:
+		return "sign"
+	case msgAddIdentity, msgAddIDConstrained:
+		return "add"
+	case msgRemoveIdentity:
+		return "remove"
+	case msgRemoveAll:
+		return "remove all"
+	case msgLock:
+		return "lock"
+	case msgUnlock:
+		return "unlock"
+	case msgExtension:
+		return "extension"
+	}
+	return fmt.Sprintf("unknown (%d)", t)
 }
 
 // list answers with the keys in memory, then the key store's keys that
