@@ -210,8 +210,9 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	defer ln.Close()
 	socket = ln.Addr().String()
 	// The control socket is vigil watch's: beside the agent's, in the same
-	// directory, with the same checks.
-	ctl, err := daemon.Listen(controlSocket(socket), daemon.ListenOptions{OwnDir: ownDir, Log: logger})
+	// directory, with the same checks. Listen's only log line is the
+	// warning about that directory, given once already for the agent's.
+	ctl, err := daemon.Listen(controlSocket(socket), daemon.ListenOptions{OwnDir: ownDir})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
