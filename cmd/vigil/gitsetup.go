@@ -16,6 +16,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
+
+	"github.com/vigil-agent/vigil/internal/sanitize"
 )
 
 var gitCommand = &command{
@@ -150,7 +152,7 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 		return err
 	} else if program != "" {
 		fmt.Fprintf(stderr, "vigil: warning: gpg.ssh.program is %s: git signs with it, not through the agent;\n"+
-			"  to sign with vigil: git config --global --unset gpg.ssh.program\n", program)
+			"  to sign with vigil: git config --global --unset gpg.ssh.program\n", sanitize.Line(program, 0))
 	}
 	if len(changes) == 0 && hasLine {
 		fmt.Fprintf(stdout, "git is already set up to sign as %s with %s.\n", email, ssh.FingerprintSHA256(pub))
@@ -165,11 +167,11 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 			if old == "" {
 				old = "(unset)"
 			}
-			fmt.Fprintf(stdout, "  %s: %s -> %s\n", c.key, old, c.new)
+			fmt.Fprintf(stdout, "  %s: %s -> %s\n", c.key, sanitize.Line(old, 0), sanitize.Line(c.new, 0))
 		}
 	}
 	if !hasLine {
-		fmt.Fprintf(stdout, "add to %s:\n  %s", signers, signerLine)
+		fmt.Fprintf(stdout, "add to %s:\n  %s\n", sanitize.Line(signers, 0), sanitize.Line(strings.TrimSuffix(signerLine, "\n"), 0))
 	}
 
 	if !o.yes {
@@ -288,7 +290,8 @@ func agentKeys() ([]*agent.Key, error) {
 func listKeys(keys []*agent.Key) string {
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "  %s %s (%s)\n", ssh.FingerprintSHA256(k), k.Comment, k.Type())
+		// Whoever added the key chose its comment: escaped.
+		fmt.Fprintf(&b, "  %s %s (%s)\n", ssh.FingerprintSHA256(k), sanitize.Line(k.Comment, 0), k.Type())
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/secmem"
 	"github.com/vigil-agent/vigil/internal/vault"
 )
@@ -123,7 +124,7 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %s %s %s\n", e.Type, e.Fingerprint, e.Comment)
+		fmt.Fprintf(stdout, "removed %s\n", shownEntry(e))
 		return nil
 	case "export-public":
 		line, err := v.ExportPublic(rest[0])
@@ -162,8 +163,20 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "%s %s %s\n", e.Type, e.Fingerprint, e.Comment)
+	fmt.Fprintln(stdout, shownEntry(e))
 	return nil
+}
+
+// shownEntry is a key as the key commands print it. The store refuses
+// control characters in comments, but not every invisible character, and
+// its files may come from elsewhere: what reaches a terminal is escaped.
+func shownEntry(e vault.Entry) string {
+	return fmt.Sprintf("%s %s %s", e.Type, e.Fingerprint, sanitize.Line(e.Comment, 0))
+}
+
+// shownHosts is a key's host patterns as the key commands print them.
+func shownHosts(hosts []string) string {
+	return sanitize.Line(strings.Join(hosts, " "), 0)
 }
 
 // storePassphrase asks for the store's passphrase, creating the store
@@ -226,7 +239,7 @@ func keyList(v *vault.Vault, stdout, stderr io.Writer) error {
 		if !e.LastUsed.IsZero() {
 			last = e.LastUsed.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Type, e.Fingerprint, e.Comment, e.Created.Local().Format(time.DateTime), last)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Type, e.Fingerprint, sanitize.Line(e.Comment, 0), e.Created.Local().Format(time.DateTime), last)
 	}
 	return w.Flush()
 }
@@ -242,10 +255,10 @@ func keyHosts(v *vault.Vault, clear bool, query string, hosts []string, stdout i
 			return err
 		}
 		if len(all[e.Fingerprint]) == 0 {
-			fmt.Fprintf(stdout, "%s %s: no hosts set (offered as offer_default says)\n", e.Fingerprint, e.Comment)
+			fmt.Fprintf(stdout, "%s %s: no hosts set (offered as offer_default says)\n", e.Fingerprint, sanitize.Line(e.Comment, 0))
 			return nil
 		}
-		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, e.Comment, strings.Join(all[e.Fingerprint], " "))
+		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, sanitize.Line(e.Comment, 0), shownHosts(all[e.Fingerprint]))
 		return nil
 	}
 	if clear && len(hosts) > 0 {
@@ -256,9 +269,9 @@ func keyHosts(v *vault.Vault, clear bool, query string, hosts []string, stdout i
 		return err
 	}
 	if clear {
-		fmt.Fprintf(stdout, "%s %s: hosts cleared\n", e.Fingerprint, e.Comment)
+		fmt.Fprintf(stdout, "%s %s: hosts cleared\n", e.Fingerprint, sanitize.Line(e.Comment, 0))
 	} else {
-		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, e.Comment, strings.Join(hosts, " "))
+		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, sanitize.Line(e.Comment, 0), shownHosts(hosts))
 	}
 	return nil
 }
