@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -95,7 +97,7 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	email := o.email
+	email, from := o.email, "--email"
 	if email == "" {
 		if email, err = g.get("user.email"); err != nil {
 			return err
@@ -103,9 +105,10 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 		if email == "" {
 			return errors.New("no email to sign as: pass --email, or set it first: git config --global user.email YOU@EXAMPLE.COM")
 		}
+		from = "git config user.email"
 	}
-	if strings.ContainsAny(email, " \t\",*?!") {
-		return fmt.Errorf("%q cannot be an allowed signers principal (no spaces, quotes, commas or wildcards)", email)
+	if err := checkPrincipal(email); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
 	}
 
 	signers, err := g.get("gpg.ssh.allowedSignersFile")
@@ -294,6 +297,34 @@ func listKeys(keys []*agent.Key) string {
 		fmt.Fprintf(&b, "  %s %s (%s)\n", ssh.FingerprintSHA256(k), sanitize.Line(k.Comment, 0), k.Type())
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// checkPrincipal refuses an email that one field of an allowed signers
+// line cannot hold as itself: a line break would start a line of its own,
+// a space, tab or quote would end or open the field, a comma splits it, a
+// wildcard matches others, a leading # makes the line a comment, and an
+// invisible or control character signs as someone who looks like another.
+func checkPrincipal(email string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%q cannot be an allowed signers principal: %s", email, why)
+	}
+	if !utf8.ValidString(email) {
+		return bad("it is not valid UTF-8")
+	}
+	if strings.HasPrefix(email, "#") {
+		return bad("a leading # makes the line a comment")
+	}
+	for _, r := range email {
+		switch {
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return bad(fmt.Sprintf("it contains control or invisible character %U", r))
+		case unicode.IsSpace(r):
+			return bad("it contains a space")
+		case strings.ContainsRune("\"',*?!", r):
+			return bad("no quotes, commas or wildcards")
+		}
+	}
+	return nil
 }
 
 // allowedSignersHas reports whether path already lets email sign git
