@@ -22,6 +22,8 @@ func TestRunExitCodes(t *testing.T) {
 		{nil, 2, "", "Usage:"},
 		{[]string{"--version"}, 0, "vigil devel", ""}, // no -X, no vcs stamp in tests
 		{[]string{"version", "x"}, 2, "", "unexpected argument"},
+		{[]string{"audit", "verify", "extra"}, 2, "", `unexpected argument "extra"`},
+		{[]string{"audit", "bogus"}, 2, "", `unexpected argument "bogus"`},
 		{[]string{"serve", "-h"}, 0, "", "Usage: vigil serve"},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"help"}, 0, "vigil serve", ""},
