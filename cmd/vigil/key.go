@@ -148,10 +148,10 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 	case "generate":
 		t, err := vault.ParseKeyType(o.keyType)
 		if err != nil {
-			return err
+			return usagef("%v", err)
 		}
 		if o.comment == "" {
-			return errors.New("vigil key generate needs --comment, so you can tell your keys apart")
+			return usagef("vigil key generate needs --comment, so you can tell your keys apart")
 		}
 		e, err = v.Generate(pass, t, o.comment)
 		if err != nil {
@@ -262,7 +262,7 @@ func keyHosts(v *vault.Vault, clear bool, query string, hosts []string, stdout i
 		return nil
 	}
 	if clear && len(hosts) > 0 {
-		return errors.New("vigil key hosts: --clear takes no hosts")
+		return usagef("vigil key hosts: --clear takes no hosts")
 	}
 	e, err := v.SetHosts(query, hosts)
 	if err != nil {

@@ -89,3 +89,33 @@ func TestCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageExitCodes: bad usage found after the flags are parsed exits 2,
+// as vigil(1) says, with its message.
+func TestUsageExitCodes(t *testing.T) {
+	isolate(t)
+	askpassSaying(t, "pw")
+	store := filepath.Join(t.TempDir(), "store")
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"help", "bogus"}, `no help for unknown command "bogus"`},
+		{[]string{"help", "serve", "extra"}, "vigil help takes one COMMAND"},
+		{[]string{"key", "generate", "--store", store}, "needs --comment"},
+		{[]string{"key", "generate", "--store", store, "--type", "dsa", "--comment", "c"}, `unknown key type "dsa"`},
+		{[]string{"key", "hosts", "--store", store, "--clear", "KEY", "extra"}, "--clear takes no hosts"},
+		{[]string{"cargo", "keygen"}, "--registry NAME or --registry-url URL is required"},
+		{[]string{"cargo", "keygen", "--registry", "a", "--registry-url", "b"}, "exclude each other"},
+		{[]string{"cargo", "bogus", "--registry", "x"}, "usage: vigil cargo keygen|public-key"},
+	} {
+		code, stdout, stderr := runVigil(tt.args...)
+		if code != 2 || !strings.Contains(stderr, "vigil: error: ") || !strings.Contains(stderr, tt.err) || stdout != "" {
+			t.Errorf("vigil %q: exit %d, stderr %q, stdout %q; want 2 and %q", tt.args, code, stderr, stdout, tt.err)
+		}
+	}
+	code, stdout, stderr := runVigil("help", "help")
+	if code != 0 || !strings.HasPrefix(stdout, "Usage: vigil help [COMMAND]\n") {
+		t.Errorf("vigil help help: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
