@@ -136,7 +136,8 @@ func auditShow(dir string, f audit.Filter, follow, asJSON bool, stdout, stderr i
 func auditVerify(dir string, stdout io.Writer) error {
 	rep, err := audit.Verify(dir)
 	if err != nil {
-		return fmt.Errorf("audit log %s: %w", dir, err)
+		// err names the package ("audit: ...") and the file: add the directory.
+		return fmt.Errorf("%w (log in %s)", err, dir)
 	}
 	fmt.Fprintf(stdout, "audit log %s: %s in %s, chain intact\n", dir, words.Count(rep.Records, "record"), words.Count(len(rep.Files), "file"))
 	if rep.FirstSeq > 1 {

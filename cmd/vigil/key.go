@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/secmem"
 	"github.com/vigil-agent/vigil/internal/vault"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 var keyCommand = &command{
@@ -60,7 +61,7 @@ owns.
 		fs.BoolVar(&o.clear, "clear", false, "hosts: forget the hosts set on the key")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if len(args) == 0 {
-				fmt.Fprintln(stderr, "vigil: error: vigil key needs an action: generate, import, list, remove, export-public or passwd")
+				fmt.Fprintln(stderr, "vigil: error: vigil key needs an action: generate, import, list, remove, export-public, passwd or hosts")
 				return errUsage
 			}
 			return runKey(o, args[0], args[1:], stdout, stderr)
@@ -109,7 +110,11 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		return errUsage
 	}
 	if n >= 0 && len(rest) != n {
-		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %d argument(s)\n", action, n)
+		takes := words.Count(n, "argument")
+		if n == 0 {
+			takes = "no arguments"
+		}
+		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %s\n", action, takes)
 		return errUsage
 	}
 	v, err := openVault(o.store)

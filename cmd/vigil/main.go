@@ -73,7 +73,7 @@ func (c *command) flagSet(out io.Writer) (*flag.FlagSet, runFunc) {
 
 func (c *command) printHelp(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprintf(w, "Usage: vigil %s %s\n\n%s", c.name, c.synopsis, c.help)
+	fmt.Fprintf(w, "Usage: %s\n\n%s", strings.TrimSpace("vigil "+c.name+" "+c.synopsis), c.help)
 	if hasFlags(fs) {
 		fmt.Fprint(w, "\nFlags:\n")
 		fs.PrintDefaults()

@@ -24,6 +24,10 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"version", "x"}, 2, "", "unexpected argument"},
 		{[]string{"audit", "verify", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"audit", "bogus"}, 2, "", `unexpected argument "bogus"`},
+		{[]string{"help", "version"}, 0, "Usage: vigil version\n", ""},
+		{[]string{"key"}, 2, "", "generate, import, list, remove, export-public, passwd or hosts\n"},
+		{[]string{"key", "list", "x"}, 2, "", "vigil key list takes no arguments\n"},
+		{[]string{"key", "remove"}, 2, "", "vigil key remove takes 1 argument\n"},
 		{[]string{"serve", "-h"}, 0, "", "Usage: vigil serve"},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"help"}, 0, "vigil serve", ""},
@@ -117,5 +121,22 @@ func TestUsageExitCodes(t *testing.T) {
 	code, stdout, stderr := runVigil("help", "help")
 	if code != 0 || !strings.HasPrefix(stdout, "Usage: vigil help [COMMAND]\n") {
 		t.Errorf("vigil help help: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestAuditVerifyError: a broken chain is reported once as the audit
+// package words it, with the log's directory, not as "audit log DIR: audit:".
+func TestAuditVerifyError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "audit-000001.jsonl"), []byte("{\"bad\":1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runVigil("audit", "verify", "--dir", dir)
+	if want := "vigil: error: audit: audit-000001.jsonl:1: "; code != 1 || !strings.HasPrefix(stderr, want) ||
+		!strings.Contains(stderr, "(log in "+dir+")") || strings.Count(stderr, "audit:") != 1 {
+		t.Errorf("vigil audit verify of a damaged log: exit %d, %q; want 1 and %q... (log in %s)", code, stderr, want, dir)
 	}
 }
