@@ -44,15 +44,18 @@ always visible to verify.
 		follow := fs.Bool("follow", false, "keep printing new records as they are written")
 		asJSON := fs.Bool("json", false, "print the records as stored, one JSON object per line")
 		return func(args []string, stdout, stderr io.Writer) error {
+			verify := len(args) > 0 && args[0] == "verify"
+			if verify {
+				args = args[1:]
+			}
+			if err := noArgs(args, stderr); err != nil {
+				return err
+			}
 			d, err := auditDir(*dir)
 			if err != nil {
 				return err
 			}
-			if len(args) > 0 {
-				if args[0] != "verify" || len(args) > 1 {
-					fmt.Fprintf(stderr, "vigil: error: unexpected argument %q\n", args[0])
-					return errUsage
-				}
+			if verify {
 				return auditVerify(d, stdout)
 			}
 			f := audit.Filter{Key: *key, Program: *program, DeniedOnly: *denied}
@@ -133,7 +136,8 @@ func auditShow(dir string, f audit.Filter, follow, asJSON bool, stdout, stderr i
 func auditVerify(dir string, stdout io.Writer) error {
 	rep, err := audit.Verify(dir)
 	if err != nil {
-		return fmt.Errorf("audit log %s: %w", dir, err)
+		// err names the package ("audit: ...") and the file: add the directory.
+		return fmt.Errorf("%w (log in %s)", err, dir)
 	}
 	fmt.Fprintf(stdout, "audit log %s: %s in %s, chain intact\n", dir, words.Count(rep.Records, "record"), words.Count(len(rep.Files), "file"))
 	if rep.FirstSeq > 1 {

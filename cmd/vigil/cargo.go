@@ -134,7 +134,7 @@ to its credential provider: with its sparse+ prefix for a sparse registry
 		subject := fs.String("subject", "", "keygen: the `SUB` claim of the key's tokens")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if len(args) != 1 || (args[0] != broker.KeyGen && args[0] != broker.KeyPublicKey) {
-				return errors.New("usage: vigil cargo keygen|public-key --registry NAME|--registry-url URL")
+				return usagef("usage: vigil cargo keygen|public-key --registry NAME|--registry-url URL")
 			}
 			indexURL, err := registryIndexURL(*name, *url)
 			if err != nil {
@@ -163,11 +163,11 @@ to its credential provider: with its sparse+ prefix for a sparse registry
 func registryIndexURL(name, url string) (string, error) {
 	switch {
 	case name != "" && url != "":
-		return "", errors.New("--registry and --registry-url exclude each other")
+		return "", usagef("--registry and --registry-url exclude each other")
 	case url != "":
 		return url, nil
 	case name == "":
-		return "", errors.New("--registry NAME or --registry-url URL is required")
+		return "", usagef("--registry NAME or --registry-url URL is required")
 	}
 	dir, err := os.Getwd()
 	if err != nil {

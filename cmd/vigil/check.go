@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/policy"
+	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/words"
 )
 
@@ -37,11 +38,13 @@ func check(path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Paths, globs and host patterns are the config file's text, which can
+	// hold any character: escaped, never raw to a terminal.
 	show := func(name, v string) {
 		if v == "" {
 			v = "(default)"
 		}
-		fmt.Fprintf(stdout, "%-17s %s\n", name, v)
+		fmt.Fprintf(stdout, "%-17s %s\n", name, sanitize.Line(v, 0))
 	}
 	dur := func(d time.Duration) string {
 		if d == 0 {
@@ -87,7 +90,7 @@ func check(path string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "no rules: every signature and credential asks")
 	}
 	for _, r := range cfg.Rules {
-		fmt.Fprintln(stdout, r.String())
+		fmt.Fprintln(stdout, sanitize.Line(r.String(), 0))
 	}
 	if cfg.OfferNone {
 		fmt.Fprintln(stdout, "offer_default: none (keys no offer names are hidden from bound destinations)")
@@ -97,7 +100,7 @@ func check(path string, stdout io.Writer) error {
 		if key == "" {
 			key = "any"
 		}
-		fmt.Fprintf(stdout, "offer %d: key=%s hosts=%s\n", o.N, key, strings.Join(o.Hosts, ","))
+		fmt.Fprintf(stdout, "offer %d: key=%s hosts=%s\n", o.N, sanitize.Line(key, 0), sanitize.Line(strings.Join(o.Hosts, ","), 0))
 	}
 	return nil
 }

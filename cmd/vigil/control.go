@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	vagent "github.com/vigil-agent/vigil/internal/agent"
+	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/secmem"
 	"github.com/vigil-agent/vigil/internal/words"
 )
@@ -134,7 +135,10 @@ func printStatus(w io.Writer, sock string, st vagent.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tFINGERPRINT\tCOMMENT\tSOURCE\tIN MEMORY")
 	for _, k := range st.Keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", k.Type, k.Fingerprint, k.Comment, k.Source, k.Loaded)
+		// Any program that can ssh-add chose the comment: escaped, never raw
+		// to a terminal, where it could clear the screen or fake a line.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", sanitize.Line(k.Type, 0), sanitize.Line(k.Fingerprint, 0),
+			sanitize.Line(k.Comment, 0), sanitize.Line(k.Source, 0), k.Loaded)
 	}
 	return tw.Flush()
 }

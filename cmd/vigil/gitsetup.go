@@ -12,10 +12,14 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
+
+	"github.com/vigil-agent/vigil/internal/sanitize"
 )
 
 var gitCommand = &command{
@@ -93,7 +97,7 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	email := o.email
+	email, from := o.email, "--email"
 	if email == "" {
 		if email, err = g.get("user.email"); err != nil {
 			return err
@@ -101,9 +105,10 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 		if email == "" {
 			return errors.New("no email to sign as: pass --email, or set it first: git config --global user.email YOU@EXAMPLE.COM")
 		}
+		from = "git config user.email"
 	}
-	if strings.ContainsAny(email, " \t\",*?!") {
-		return fmt.Errorf("%q cannot be an allowed signers principal (no spaces, quotes, commas or wildcards)", email)
+	if err := checkPrincipal(email); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
 	}
 
 	signers, err := g.get("gpg.ssh.allowedSignersFile")
@@ -150,7 +155,7 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 		return err
 	} else if program != "" {
 		fmt.Fprintf(stderr, "vigil: warning: gpg.ssh.program is %s: git signs with it, not through the agent;\n"+
-			"  to sign with vigil: git config --global --unset gpg.ssh.program\n", program)
+			"  to sign with vigil: git config --global --unset gpg.ssh.program\n", sanitize.Line(program, 0))
 	}
 	if len(changes) == 0 && hasLine {
 		fmt.Fprintf(stdout, "git is already set up to sign as %s with %s.\n", email, ssh.FingerprintSHA256(pub))
@@ -165,11 +170,11 @@ func gitSetup(o *gitSetupOptions, stdout, stderr io.Writer) error {
 			if old == "" {
 				old = "(unset)"
 			}
-			fmt.Fprintf(stdout, "  %s: %s -> %s\n", c.key, old, c.new)
+			fmt.Fprintf(stdout, "  %s: %s -> %s\n", c.key, sanitize.Line(old, 0), sanitize.Line(c.new, 0))
 		}
 	}
 	if !hasLine {
-		fmt.Fprintf(stdout, "add to %s:\n  %s", signers, signerLine)
+		fmt.Fprintf(stdout, "add to %s:\n  %s\n", sanitize.Line(signers, 0), sanitize.Line(strings.TrimSuffix(signerLine, "\n"), 0))
 	}
 
 	if !o.yes {
@@ -288,9 +293,38 @@ func agentKeys() ([]*agent.Key, error) {
 func listKeys(keys []*agent.Key) string {
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "  %s %s (%s)\n", ssh.FingerprintSHA256(k), k.Comment, k.Type())
+		// Whoever added the key chose its comment: escaped.
+		fmt.Fprintf(&b, "  %s %s (%s)\n", ssh.FingerprintSHA256(k), sanitize.Line(k.Comment, 0), k.Type())
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// checkPrincipal refuses an email that one field of an allowed signers
+// line cannot hold as itself: a line break would start a line of its own,
+// a space, tab or quote would end or open the field, a comma splits it, a
+// wildcard matches others, a leading # makes the line a comment, and an
+// invisible or control character signs as someone who looks like another.
+func checkPrincipal(email string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%q cannot be an allowed signers principal: %s", email, why)
+	}
+	if !utf8.ValidString(email) {
+		return bad("it is not valid UTF-8")
+	}
+	if strings.HasPrefix(email, "#") {
+		return bad("a leading # makes the line a comment")
+	}
+	for _, r := range email {
+		switch {
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return bad(fmt.Sprintf("it contains control or invisible character %U", r))
+		case unicode.IsSpace(r):
+			return bad("it contains a space")
+		case strings.ContainsRune("\"',*?!", r):
+			return bad("no quotes, commas or wildcards")
+		}
+	}
+	return nil
 }
 
 // allowedSignersHas reports whether path already lets email sign git

@@ -268,7 +268,20 @@ func TestGitSetupErrors(t *testing.T) {
 	if code, _, stderr := runVigil("git", "setup", "--yes"); code != 1 || !strings.Contains(stderr, "no email") {
 		t.Errorf("no email: exit %d, %q", code, stderr)
 	}
-	if code, _, stderr := runVigil("git", "setup", "--yes", "--email", "*@example.com"); code != 1 || !strings.Contains(stderr, "cannot be an allowed signers principal") {
-		t.Errorf("wildcard email: exit %d, %q", code, stderr)
+	for _, email := range []string{"*@example.com", "a\nb@x", "a\rb@x", "me@x\u202emoc", "#me@x", "me\u00a0@x", "me@\xff"} {
+		if code, _, stderr := runVigil("git", "setup", "--yes", "--email", email); code != 1 ||
+			!strings.Contains(stderr, "--email: ") || !strings.Contains(stderr, "cannot be an allowed signers principal") {
+			t.Errorf("--email %q: exit %d, %q", email, code, stderr)
+		}
+	}
+	// git config can hold a newline too (git writes it as \n).
+	gitSet(t, "user.email", "a\nb@x")
+	if code, _, stderr := runVigil("git", "setup", "--yes"); code != 1 ||
+		!strings.Contains(stderr, `git config user.email: "a\nb@x" cannot be an allowed signers principal: it contains control or invisible character U+000A`) {
+		t.Errorf("user.email with a newline: exit %d, %q", code, stderr)
+	}
+	signers := filepath.Join(home, ".config", "vigil", "allowed_signers")
+	if _, err := os.Stat(signers); !os.IsNotExist(err) {
+		t.Errorf("allowed signers file written for a refused email: %v", err)
 	}
 }

@@ -13,8 +13,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/secmem"
 	"github.com/vigil-agent/vigil/internal/vault"
+	"github.com/vigil-agent/vigil/internal/words"
 )
 
 var keyCommand = &command{
@@ -59,7 +61,7 @@ owns.
 		fs.BoolVar(&o.clear, "clear", false, "hosts: forget the hosts set on the key")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if len(args) == 0 {
-				fmt.Fprintln(stderr, "vigil: error: vigil key needs an action: generate, import, list, remove, export-public or passwd")
+				fmt.Fprintln(stderr, "vigil: error: vigil key needs an action: generate, import, list, remove, export-public, passwd or hosts")
 				return errUsage
 			}
 			return runKey(o, args[0], args[1:], stdout, stderr)
@@ -108,7 +110,11 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		return errUsage
 	}
 	if n >= 0 && len(rest) != n {
-		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %d argument(s)\n", action, n)
+		takes := words.Count(n, "argument")
+		if n == 0 {
+			takes = "no arguments"
+		}
+		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %s\n", action, takes)
 		return errUsage
 	}
 	v, err := openVault(o.store)
@@ -123,7 +129,7 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %s %s %s\n", e.Type, e.Fingerprint, e.Comment)
+		fmt.Fprintf(stdout, "removed %s\n", shownEntry(e))
 		return nil
 	case "export-public":
 		line, err := v.ExportPublic(rest[0])
@@ -147,10 +153,10 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 	case "generate":
 		t, err := vault.ParseKeyType(o.keyType)
 		if err != nil {
-			return err
+			return usagef("%v", err)
 		}
 		if o.comment == "" {
-			return errors.New("vigil key generate needs --comment, so you can tell your keys apart")
+			return usagef("vigil key generate needs --comment, so you can tell your keys apart")
 		}
 		e, err = v.Generate(pass, t, o.comment)
 		if err != nil {
@@ -162,8 +168,20 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "%s %s %s\n", e.Type, e.Fingerprint, e.Comment)
+	fmt.Fprintln(stdout, shownEntry(e))
 	return nil
+}
+
+// shownEntry is a key as the key commands print it. The store refuses
+// control characters in comments, but not every invisible character, and
+// its files may come from elsewhere: what reaches a terminal is escaped.
+func shownEntry(e vault.Entry) string {
+	return fmt.Sprintf("%s %s %s", e.Type, e.Fingerprint, sanitize.Line(e.Comment, 0))
+}
+
+// shownHosts is a key's host patterns as the key commands print them.
+func shownHosts(hosts []string) string {
+	return sanitize.Line(strings.Join(hosts, " "), 0)
 }
 
 // storePassphrase asks for the store's passphrase, creating the store
@@ -226,7 +244,7 @@ func keyList(v *vault.Vault, stdout, stderr io.Writer) error {
 		if !e.LastUsed.IsZero() {
 			last = e.LastUsed.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Type, e.Fingerprint, e.Comment, e.Created.Local().Format(time.DateTime), last)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Type, e.Fingerprint, sanitize.Line(e.Comment, 0), e.Created.Local().Format(time.DateTime), last)
 	}
 	return w.Flush()
 }
@@ -242,23 +260,23 @@ func keyHosts(v *vault.Vault, clear bool, query string, hosts []string, stdout i
 			return err
 		}
 		if len(all[e.Fingerprint]) == 0 {
-			fmt.Fprintf(stdout, "%s %s: no hosts set (offered as offer_default says)\n", e.Fingerprint, e.Comment)
+			fmt.Fprintf(stdout, "%s %s: no hosts set (offered as offer_default says)\n", e.Fingerprint, sanitize.Line(e.Comment, 0))
 			return nil
 		}
-		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, e.Comment, strings.Join(all[e.Fingerprint], " "))
+		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, sanitize.Line(e.Comment, 0), shownHosts(all[e.Fingerprint]))
 		return nil
 	}
 	if clear && len(hosts) > 0 {
-		return errors.New("vigil key hosts: --clear takes no hosts")
+		return usagef("vigil key hosts: --clear takes no hosts")
 	}
 	e, err := v.SetHosts(query, hosts)
 	if err != nil {
 		return err
 	}
 	if clear {
-		fmt.Fprintf(stdout, "%s %s: hosts cleared\n", e.Fingerprint, e.Comment)
+		fmt.Fprintf(stdout, "%s %s: hosts cleared\n", e.Fingerprint, sanitize.Line(e.Comment, 0))
 	} else {
-		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, e.Comment, strings.Join(hosts, " "))
+		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, sanitize.Line(e.Comment, 0), shownHosts(hosts))
 	}
 	return nil
 }

@@ -20,6 +20,18 @@ var version string
 // status is 2, as for flag parsing errors.
 var errUsage = errors.New("usage")
 
+// usageError is bad usage found after the flags were parsed: run prints
+// its message and exits 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string        { return e.msg }
+func (e usageError) Is(target error) bool { return target == errUsage }
+
+// usagef is a usageError with a formatted message.
+func usagef(format string, a ...any) error {
+	return usageError{fmt.Sprintf(format, a...)}
+}
+
 // runFunc runs a command with the positional arguments left after its flags.
 type runFunc func(args []string, stdout, stderr io.Writer) error
 
@@ -61,7 +73,7 @@ func (c *command) flagSet(out io.Writer) (*flag.FlagSet, runFunc) {
 
 func (c *command) printHelp(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprintf(w, "Usage: vigil %s %s\n\n%s", c.name, c.synopsis, c.help)
+	fmt.Fprintf(w, "Usage: %s\n\n%s", strings.TrimSpace("vigil "+c.name+" "+c.synopsis), c.help)
 	if hasFlags(fs) {
 		fmt.Fprint(w, "\nFlags:\n")
 		fs.PrintDefaults()
@@ -138,6 +150,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		if u, ok := errors.AsType[usageError](err); ok {
+			fmt.Fprintf(stderr, "vigil: error: %s\n", u.msg)
+		}
 		return 2
 	}
 	fmt.Fprintf(stderr, "vigil: error: %v\n", err)
@@ -172,9 +187,16 @@ func help(args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, usage())
 		return nil
 	}
+	if len(args) > 1 {
+		return usagef("vigil help takes one COMMAND")
+	}
+	if args[0] == "help" {
+		fmt.Fprint(stdout, "Usage: vigil help [COMMAND]\n\nLists the commands, or shows a command's help and flags.\n")
+		return nil
+	}
 	c := lookup(args[0])
 	if c == nil {
-		return fmt.Errorf("no help for unknown command %q", args[0])
+		return usagef("no help for unknown command %q (vigil help lists them)", args[0])
 	}
 	fs, _ := c.flagSet(stdout)
 	c.printHelp(fs)

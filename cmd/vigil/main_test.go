@@ -22,6 +22,12 @@ func TestRunExitCodes(t *testing.T) {
 		{nil, 2, "", "Usage:"},
 		{[]string{"--version"}, 0, "vigil devel", ""}, // no -X, no vcs stamp in tests
 		{[]string{"version", "x"}, 2, "", "unexpected argument"},
+		{[]string{"audit", "verify", "extra"}, 2, "", `unexpected argument "extra"`},
+		{[]string{"audit", "bogus"}, 2, "", `unexpected argument "bogus"`},
+		{[]string{"help", "version"}, 0, "Usage: vigil version\n", ""},
+		{[]string{"key"}, 2, "", "generate, import, list, remove, export-public, passwd or hosts\n"},
+		{[]string{"key", "list", "x"}, 2, "", "vigil key list takes no arguments\n"},
+		{[]string{"key", "remove"}, 2, "", "vigil key remove takes 1 argument\n"},
 		{[]string{"serve", "-h"}, 0, "", "Usage: vigil serve"},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"help"}, 0, "vigil serve", ""},
@@ -85,5 +91,52 @@ func TestCommandLine(t *testing.T) {
 		if got := strings.Join(commandLine(tt.argv0, tt.args), " "); got != tt.want {
 			t.Errorf("commandLine(%q, %q) = %q, want %q", tt.argv0, tt.args, got, tt.want)
 		}
+	}
+}
+
+// TestUsageExitCodes: bad usage found after the flags are parsed exits 2,
+// as vigil(1) says, with its message.
+func TestUsageExitCodes(t *testing.T) {
+	isolate(t)
+	askpassSaying(t, "pw")
+	store := filepath.Join(t.TempDir(), "store")
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"help", "bogus"}, `no help for unknown command "bogus"`},
+		{[]string{"help", "serve", "extra"}, "vigil help takes one COMMAND"},
+		{[]string{"key", "generate", "--store", store}, "needs --comment"},
+		{[]string{"key", "generate", "--store", store, "--type", "dsa", "--comment", "c"}, `unknown key type "dsa"`},
+		{[]string{"key", "hosts", "--store", store, "--clear", "KEY", "extra"}, "--clear takes no hosts"},
+		{[]string{"cargo", "keygen"}, "--registry NAME or --registry-url URL is required"},
+		{[]string{"cargo", "keygen", "--registry", "a", "--registry-url", "b"}, "exclude each other"},
+		{[]string{"cargo", "bogus", "--registry", "x"}, "usage: vigil cargo keygen|public-key"},
+	} {
+		code, stdout, stderr := runVigil(tt.args...)
+		if code != 2 || !strings.Contains(stderr, "vigil: error: ") || !strings.Contains(stderr, tt.err) || stdout != "" {
+			t.Errorf("vigil %q: exit %d, stderr %q, stdout %q; want 2 and %q", tt.args, code, stderr, stdout, tt.err)
+		}
+	}
+	code, stdout, stderr := runVigil("help", "help")
+	if code != 0 || !strings.HasPrefix(stdout, "Usage: vigil help [COMMAND]\n") {
+		t.Errorf("vigil help help: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestAuditVerifyError: a broken chain is reported once as the audit
+// package words it, with the log's directory, not as "audit log DIR: audit:".
+func TestAuditVerifyError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "audit-000001.jsonl"), []byte("{\"bad\":1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runVigil("audit", "verify", "--dir", dir)
+	if want := "vigil: error: audit: audit-000001.jsonl:1: "; code != 1 || !strings.HasPrefix(stderr, want) ||
+		!strings.Contains(stderr, "(log in "+dir+")") || strings.Count(stderr, "audit:") != 1 {
+		t.Errorf("vigil audit verify of a damaged log: exit %d, %q; want 1 and %q... (log in %s)", code, stderr, want, dir)
 	}
 }

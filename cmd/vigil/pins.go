@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-agent/vigil/internal/pins"
+	"github.com/vigil-agent/vigil/internal/sanitize"
 )
 
 // pinsFile is the pins' file name in the state directory.
@@ -79,14 +80,21 @@ the audit log either way.
 				fmt.Fprintln(stdout, "no pins: no allow rule that names a program has matched yet")
 				return nil
 			}
-			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "PROGRAM\tPINNED SHA-256\tSINCE\tON DISK")
-			for _, p := range list {
-				fmt.Fprintf(w, "%s\t%.12s…\t%s\t%s\n", p.Exe, p.SHA256, p.Since.Local().Format(time.DateTime), onDisk(p))
-			}
-			return w.Flush()
+			return printPins(stdout, list)
 		}
 	},
+}
+
+func printPins(stdout io.Writer, list []pins.Pin) error {
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "PROGRAM\tPINNED SHA-256\tSINCE\tON DISK")
+	for _, p := range list {
+		// A program's path is whatever file name its author chose:
+		// escaped, never raw to a terminal.
+		fmt.Fprintf(w, "%s\t%.12s…\t%s\t%s\n", sanitize.Line(p.Exe, 0), sanitize.Line(p.SHA256, 0),
+			p.Since.Local().Format(time.DateTime), onDisk(p))
+	}
+	return w.Flush()
 }
 
 // onDisk says whether the file at a pin's path still has the pinned content.

@@ -420,7 +420,7 @@ func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
 	}
 	l, err := audit.Open(dir, audit.Options{OnFailure: policy})
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, err // "audit: ...", naming the directory
 	}
 	return l, nil
 }

@@ -18,7 +18,7 @@ type destination struct {
 	name     string        // verified name from known_hosts; "" if none
 	revoked  bool          // known_hosts revokes the key
 	claimed  string        // what the ssh command line names (never verified)
-	fwdFrom  string        // forwarded: the first hop, named as well as we can
+	fwdFrom  string        // forwarded: the first hop, named as well as we can, escaped
 	fwdKnown bool          // fwdFrom is a verified name
 }
 
@@ -60,11 +60,11 @@ func (a *Agent) destinationOf(c *conn, in intent.Intent) destination {
 		for _, b := range c.binds {
 			if b.forwarding {
 				r := a.hosts.Lookup(b.hostKey, a.cfg.KnownHostsFiles, candidates)
-				d.fwdFrom, d.fwdKnown = r.Name, r.Verified && !r.Revoked
+				d.fwdFrom, d.fwdKnown = sanitize.Line(r.Name, 128), r.Verified && !r.Revoked
 				if d.fwdFrom == "" {
 					d.fwdFrom = "unknown host key " + ssh.FingerprintSHA256(b.hostKey)
 					if d.claimed != "" {
-						d.fwdFrom += fmt.Sprintf(", the command line says %q", sanitize.Line(d.claimed, 128))
+						d.fwdFrom += ", the command line says " + sanitize.Quote(d.claimed, 128)
 					}
 				}
 				break
@@ -111,7 +111,7 @@ func (d destination) hostLine() string {
 	case d.name != "":
 		return fmt.Sprintf("%s (verified host key, %s)", sanitize.Line(d.name, 128), keyDesc(d.hostKey))
 	case d.claimed != "":
-		return fmt.Sprintf("unknown host key %s; the command line says %q (not verified)", keyDesc(d.hostKey), sanitize.Line(d.claimed, 128))
+		return fmt.Sprintf("unknown host key %s; the command line says %s (not verified)", keyDesc(d.hostKey), sanitize.Quote(d.claimed, 128))
 	}
 	return fmt.Sprintf("unknown host key %s (not in known_hosts)", keyDesc(d.hostKey))
 }

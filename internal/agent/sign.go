@@ -500,7 +500,7 @@ func promptText(c *conn, key keystore.Key, in intent.Intent, d destination) stri
 	if c.forwarded() {
 		from := "an unknown host"
 		if d.fwdFrom != "" {
-			from = sanitize.Line(d.fwdFrom, 128)
+			from = d.fwdFrom
 			if d.fwdKnown {
 				from += " (verified)"
 			} else {
@@ -526,7 +526,7 @@ func purposePhrase(in intent.Intent, d destination) string {
 		case "file":
 			return "sign a file"
 		}
-		return fmt.Sprintf("sign data for namespace %q", sanitize.Line(in.Namespace, 64))
+		return "sign data for namespace " + sanitize.Quote(in.Namespace, 64)
 	}
 	return fmt.Sprintf("sign unrecognised data (%d bytes)", in.Len)
 }

@@ -385,7 +385,7 @@ func forgetPrompt(c *conn, exes []string) string {
 	const show = 5
 	var b strings.Builder
 	prog := c.who.Program()
-	fmt.Fprintf(&b, "Allow %s to forget %d program pins?\n", sanitize.Line(prog.Name(), 64), len(exes))
+	fmt.Fprintf(&b, "Allow %s to forget %s?\n", sanitize.Line(prog.Name(), 64), words.Count(len(exes), "program pin"))
 	fmt.Fprintf(&b, "  program: %s\n", prog.String())
 	fmt.Fprintf(&b, "  who:     %s\n", c.who.Summary())
 	for i, e := range exes {
@@ -395,6 +395,10 @@ func forgetPrompt(c *conn, exes []string) string {
 		}
 		fmt.Fprintf(&b, "  pin:     %s\n", sanitize.Line(e, 200))
 	}
-	b.WriteString("  effect:  whatever is at these paths next is pinned, without asking, as the program its rule allows\n")
+	where := "these paths"
+	if len(exes) == 1 {
+		where = "this path"
+	}
+	fmt.Fprintf(&b, "  effect:  whatever is at %s next is pinned, without asking, as the program its rule allows\n", where)
 	return b.String()
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twpayne/go-pinentry/v4"
 
@@ -304,7 +303,7 @@ func (p *Pinentry) options() []string {
 // "  name: value" fact per line. Each line is made safe to show.
 func splitPrompt(text string) (title string, facts []string) {
 	for line := range strings.SplitSeq(text, "\n") {
-		line = displaySafe(strings.TrimSpace(line), 200)
+		line = sanitize.Composed(strings.TrimSpace(line), 200)
 		if line == "" {
 			continue
 		}
@@ -318,31 +317,6 @@ func splitPrompt(text string) (title string, facts []string) {
 		title = "Allow a signature?"
 	}
 	return title, facts
-}
-
-// displaySafe shows control, bidi and other invisible characters as
-// escapes, as package sanitize does, but leaves backslashes alone: the
-// agent's text has already escaped the caller's own backslashes, and
-// escaping them again would garble what it escaped.
-func displaySafe(s string, maxRunes int) string {
-	var b strings.Builder
-	n := 0
-	for i, r := range s {
-		piece := string(r)
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
-				piece = sanitize.Line(s[i:i+1], 0)
-			}
-		} else if r != '\\' {
-			piece = sanitize.Line(piece, 0)
-		}
-		if n += utf8.RuneCountInString(piece); n > maxRunes {
-			b.WriteString("…")
-			break
-		}
-		b.WriteString(piece)
-	}
-	return b.String()
 }
 
 // assuanLen is the length of s once escaped for an Assuan line: go-pinentry

@@ -313,6 +313,36 @@ func TestPromptSanitized(t *testing.T) {
 	checkPrompt(t, p, k.fingerprint(), "innocent")
 }
 
+// TestPromptEscapedOnce: a namespace and a key comment with escape sequences are shown escaped exactly once: the
+// person reads \x1b where the caller sent ESC, and \\ only where the caller sent a backslash.
+func TestPromptEscapedOnce(t *testing.T) {
+	t.Parallel()
+	ap := newApprover(t, "approve")
+	a := startVigil(t, ap)
+	if a.isOpenSSH() {
+		t.Fatal("OpenSSH's agent shows no such prompt: this test is vigil's own")
+	}
+	k := key(t, "ed25519")
+	conn, err := net.Dial("unix", a.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := agent.NewClient(conn).Add(agent.AddedKey{PrivateKey: k.priv, Comment: "evil\x1b[2J back\\slash"}); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	s := sshsign(t, a.sock, k, "ns\x1b[31mX")
+	if s.res.code != 0 {
+		t.Fatalf("ssh-keygen -Y sign: %v", s.res)
+	}
+	p := ap.expectPrompts(t, 1)[0]
+	t.Logf("prompt:\n%s", p.Text)
+	checkPrompt(t, p, `sign data for namespace "ns\x1b[31mX"?`, `evil\x1b[2J back\\slash`)
+	if strings.Contains(p.Text, `\\x1b`) {
+		t.Errorf("the prompt escapes its escapes again:\n%s", p.Text)
+	}
+}
+
 // TestPromptNamesRealProgram: a caller that calls itself something else (argv[0] "/usr/bin/git") is named in the
 // prompt by the program it really runs.
 func TestPromptNamesRealProgram(t *testing.T) {

@@ -94,7 +94,7 @@ func TestPinSurvivesRestart(t *testing.T) {
 		t.Errorf("a denied vigil pins forget said %q", r.stderr)
 	}
 	p = ap.expectPrompts(t, 2)
-	checkPrompt(t, p[1], "forget 1 program pins", prog, bin)
+	checkPrompt(t, p[1], "forget 1 program pin?", "whatever is at this path next", prog, bin)
 	if out := pinsList(sock); !strings.Contains(out, "changed: the next request asks") {
 		t.Errorf("a denied forget dropped the pin:\n%s", out)
 	}

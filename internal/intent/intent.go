@@ -127,13 +127,13 @@ func parseUserAuth(data []byte) (Intent, bool) {
 func (in Intent) String() string {
 	switch in.Kind {
 	case Login:
-		s := fmt.Sprintf("SSH login as %q (service %s)", sanitize.Line(in.User, 64), sanitize.Line(in.Service, 32))
+		s := fmt.Sprintf("SSH login as %s (service %s)", sanitize.Quote(in.User, 64), sanitize.Line(in.Service, 32))
 		if in.HostKey != nil {
 			s += " to the server with host key " + ssh.FingerprintSHA256(in.HostKey)
 		}
 		return s
 	case SSHSIG:
-		what := fmt.Sprintf("namespace %q", sanitize.Line(in.Namespace, 64))
+		what := "namespace " + sanitize.Quote(in.Namespace, 64)
 		switch in.Namespace {
 		case "git":
 			what = "a git commit or tag (namespace \"git\")"

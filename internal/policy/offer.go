@@ -35,10 +35,14 @@ func Offered(offers []Offer, defaultNone bool, req OfferRequest) (bool, string) 
 		}
 		for _, h := range o.Hosts {
 			if globOrEqual(h, req.Host) {
-				if o.N == 0 {
-					return true, fmt.Sprintf("the key's hosts (vigil key hosts) list %s for %s", h, req.Host)
+				listed := h
+				if h != req.Host {
+					listed = fmt.Sprintf("%s, which matches %s", h, req.Host)
 				}
-				return true, fmt.Sprintf("offer %d lists %s for %s", o.N, h, req.Host)
+				if o.N == 0 {
+					return true, "the key's hosts (vigil key hosts) list " + listed
+				}
+				return true, fmt.Sprintf("offer %d lists %s", o.N, listed)
 			}
 		}
 	}

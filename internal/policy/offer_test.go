@@ -2,6 +2,21 @@ package policy
 
 import "testing"
 
+// TestOfferedWhy: the reason names the pattern, and the host only when a
+// glob matched it (not "lists github.com for github.com").
+func TestOfferedWhy(t *testing.T) {
+	offers := []Offer{{N: 1, Hosts: []string{"github.com", "*.corp.example"}}, {Hosts: []string{"gitlab.com"}}}
+	for host, want := range map[string]string{
+		"github.com":         "offer 1 lists github.com",
+		"build.corp.example": "offer 1 lists *.corp.example, which matches build.corp.example",
+		"gitlab.com":         "the key's hosts (vigil key hosts) list gitlab.com",
+	} {
+		if _, why := Offered(offers, false, OfferRequest{KeyComment: "k", Host: host}); why != want {
+			t.Errorf("Offered to %s: why %q, want %q", host, why, want)
+		}
+	}
+}
+
 func TestOffered(t *testing.T) {
 	offers := []Offer{
 		{N: 1, Key: "work-*", Hosts: []string{"github.com", "*.corp.example"}},

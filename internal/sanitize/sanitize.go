@@ -19,6 +19,28 @@ import (
 // limit). Invisible or dangerous characters are shown as \xNN or \uNNNN
 // escapes; a truncated line ends in "…".
 func Line(s string, max int) string {
+	return escape(s, max, false, true)
+}
+
+// Quote is Line in double quotes, with the quotes inside escaped too, for
+// text the person must see the exact ends of (a namespace, a user name). It
+// is the one escaping such text gets: quoting Line's result with %q would
+// escape its backslashes a second time.
+func Quote(s string, max int) string {
+	return `"` + escape(s, max, true, true) + `"`
+}
+
+// Composed makes safe text that vigil put together from parts Line already
+// escaped, such as a prompt that crossed a socket to the program showing
+// it: whatever is unsafe is escaped, but backslashes are left alone, so the
+// escapes already in it are not escaped again.
+func Composed(s string, max int) string {
+	return escape(s, max, false, false)
+}
+
+// escape is Line, Quote and Composed: quote escapes double quotes, and
+// backslash escapes backslashes.
+func escape(s string, max int, quote, backslash bool) string {
 	var b strings.Builder
 	n := 0
 	for i := 0; i < len(s); {
@@ -27,10 +49,12 @@ func Line(s string, max int) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			piece = fmt.Sprintf(`\x%02x`, s[i])
-		case r == '\\':
+		case r == '\\' && backslash:
 			// Escape the escape character too, so "\x1b" typed by a caller
 			// cannot pass for a character we replaced.
 			piece = `\\`
+		case r == '"' && quote:
+			piece = `\"`
 		case unsafe(r):
 			if r < 0x100 {
 				piece = fmt.Sprintf(`\x%02x`, r)

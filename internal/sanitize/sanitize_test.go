@@ -34,12 +34,45 @@ func TestLine(t *testing.T) {
 	}
 }
 
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"git":          `"git"`,
+		"ns\x1b[31mX":  `"ns\x1b[31mX"`, // one backslash: escaped once, not again by %q
+		`say "hi"`:     `"say \"hi\""`,
+		`a\"`:          `"a\\\""`,
+		"bidi\u202eab": `"bidi\u202eab"`,
+	} {
+		if got := Quote(in, 0); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestComposed(t *testing.T) {
+	// A prompt whose caller-controlled parts Line escaped keeps its escapes
+	// as they are; anything unsafe added since is escaped.
+	line := "key: " + Line("evil\x1b[2J back\\slash", 0)
+	if got, want := Composed(line, 0), `key: evil\x1b[2J back\\slash`; got != want {
+		t.Errorf("Composed(%q) = %q, want %q", line, got, want)
+	}
+	if got, want := Composed("raw\x1b[2J\u202e", 0), `raw\x1b[2J\u202e`; got != want {
+		t.Errorf("Composed of raw controls = %q, want %q", got, want)
+	}
+}
+
 func FuzzLine(f *testing.F) {
 	for _, s := range []string{"", "plain", "\x1b[31m", "a\u202eb", "\xff\xfe", `\`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got := Line(s, 64)
+		for _, other := range []string{Quote(s, 64), Composed(s, 64)} {
+			for _, r := range other {
+				if unsafe(r) {
+					t.Fatalf("unsafe rune %U survived in %q", r, other)
+				}
+			}
+		}
 		if !utf8.ValidString(got) {
 			t.Fatalf("invalid UTF-8 out: %q", got)
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 )
 
 // hostsName is the file that says which servers each stored key is for
@@ -40,8 +42,8 @@ func (v *Vault) SetHosts(query string, hosts []string) (Entry, error) {
 		return Entry{}, err
 	}
 	for _, h := range hosts {
-		if h == "" {
-			return Entry{}, errors.New("vault: an empty host pattern")
+		if err := checkHost(h); err != nil {
+			return Entry{}, fmt.Errorf("vault: %w", err)
 		}
 	}
 	unlock, err := v.writeLock()
@@ -66,4 +68,22 @@ func (v *Vault) SetHosts(query string, hosts []string) (Entry, error) {
 		return Entry{}, fmt.Errorf("vault: %w", err)
 	}
 	return e, nil
+}
+
+// checkHost refuses a host pattern no server can be named by and that
+// would garble a terminal when shown: empty, invalid UTF-8, or holding a
+// control character, as comments are refused.
+func checkHost(h string) error {
+	if h == "" {
+		return errors.New("an empty host pattern")
+	}
+	if !utf8.ValidString(h) {
+		return fmt.Errorf("host pattern %q is not valid UTF-8", h)
+	}
+	for _, r := range h {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("host pattern %q contains control character %U", h, r)
+		}
+	}
+	return nil
 }

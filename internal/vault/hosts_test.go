@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +41,14 @@ func TestHosts(t *testing.T) {
 	}
 	if _, err := v.SetHosts("nope", []string{"x"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetHosts for a missing key = %v", err)
+	}
+	for _, bad := range []string{"bad\x1b[31mhost", "a\nb", "del\x7f", "c1\u0085", "bad\xff"} {
+		if _, err := v.SetHosts("work", []string{"github.com", bad}); err == nil || !strings.Contains(err.Error(), "host pattern") {
+			t.Errorf("host pattern %q: err = %v, want it refused", bad, err)
+		}
+	}
+	if all, _ := v.Hosts(); len(all) != 0 {
+		t.Errorf("a refused pattern was stored: %v", all)
 	}
 	if _, err := v.SetHosts("work", []string{""}); err == nil {
 		t.Error("empty host pattern accepted")

@@ -144,7 +144,9 @@ func (m *model) receive(msg watch.Message) {
 	case watch.TypePrompt:
 		lines := strings.Split(strings.TrimRight(msg.Text, "\n"), "\n")
 		for i, l := range lines {
-			lines[i] = sanitize.Line(l, 240)
+			// The agent escaped what callers control; escaping its
+			// backslashes again would show \\x1b for \x1b.
+			lines[i] = sanitize.Composed(l, 240)
 		}
 		m.prompts = append(m.prompts, prompt{id: msg.ID, lines: lines, grant: msg.Grant})
 		if len(m.prompts) == 1 {

@@ -121,6 +121,17 @@ func TestGrantChoice(t *testing.T) {
 	}
 }
 
+// TestPromptEscapedOnce: the agent already escaped what callers control;
+// the screen shows its escapes as they are, not with doubled backslashes.
+func TestPromptEscapedOnce(t *testing.T) {
+	s := newScreen(t)
+	s.recv(watch.Message{Type: watch.TypePrompt, ID: 1, Text: "Allow ssh-keygen to sign data for namespace \"ns\\x1b[31mX\"?\n  key:     evil\\x1b[2J ED25519 SHA256:k\n"})
+	s.shows(`namespace "ns\x1b[31mX"`, `key:     evil\x1b[2J ED25519`)
+	if strings.Contains(s.m.render(), `\\x1b`) {
+		t.Errorf("escapes escaped again:\n%s", s.m.render())
+	}
+}
+
 func TestWithdrawAndGrants(t *testing.T) {
 	s := newScreen(t)
 	s.recv(watch.Message{Type: watch.TypePrompt, ID: 1, Text: "Allow?\x1b[2J\u202e"})
