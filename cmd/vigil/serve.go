@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -418,6 +419,9 @@ func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
 		policy = audit.Continue
 	}
 	l, err := audit.Open(dir, audit.Options{OnFailure: policy})
+	if errors.Is(err, audit.ErrInUse) {
+		return nil, err // "audit log DIR is in use by another vigil (pid N)"
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
