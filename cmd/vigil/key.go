@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,8 +44,9 @@ asked for on the first signature).
         a server bound to another destination is not offered the key
 
 The first generate or import creates the store and asks for its passphrase
-twice. Passphrases are read from the terminal, or through $SSH_ASKPASS when
-SSH_ASKPASS_REQUIRE=force or there is no terminal.
+twice; the other actions refuse a store that is not there. Passphrases are
+read from the terminal, or through $SSH_ASKPASS when SSH_ASKPASS_REQUIRE=force
+or there is no terminal.
 `,
 	footer: `
 The store is $XDG_DATA_HOME/vigil (~/.local/share/vigil): directory 0700,
@@ -88,10 +90,20 @@ func storeDir(flagDir string) (string, error) {
 	return filepath.Join(data, "vigil"), nil
 }
 
-func openVault(flagDir string) (*vault.Vault, error) {
+// openVault opens the key store in flagDir (or the default). A directory
+// that is not there is created only when create is set, because a key is
+// about to be stored: reading commands, and a mistyped --store, must not
+// leave stray directories (and an agent without the keys it was pointed
+// at).
+func openVault(flagDir string, create bool) (*vault.Vault, error) {
 	dir, err := storeDir(flagDir)
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no key store at %s (vigil key generate --store %[1]s or vigil key import --store %[1]s makes one)", dir)
+		}
 	}
 	return vault.Open(vault.Config{Dir: dir})
 }
@@ -111,7 +123,7 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %d argument(s)\n", action, n)
 		return errUsage
 	}
-	v, err := openVault(o.store)
+	v, err := openVault(o.store, action == "generate" || action == "import")
 	if err != nil {
 		return err
 	}

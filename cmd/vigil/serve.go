@@ -88,7 +88,7 @@ only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 		fs.BoolVar(&o.fish, "f", false, "print the socket in fish syntax")
 		fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
 		fs.StringVar(&o.auditDir, "audit-dir", "", "keep the audit log in `DIR` (default: see vigil help audit)")
-		fs.StringVar(&o.store, "store", "", "offer the keys of the key store in `DIR` (default: see vigil help key)")
+		fs.StringVar(&o.store, "store", "", "offer the keys of the key store in `DIR`, which must exist (default: see vigil help key)")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if err := noArgs(args, stderr); err != nil {
 				return err
@@ -139,7 +139,11 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	}
 	defer auditLog.Close()
 
-	store, err := openVault(firstSet(o.store, cfg.StoreDir))
+	// A store named by --store or store_dir must be there: a typo would
+	// otherwise give an agent without the keys the user pointed it at. The
+	// default location is created, so that a key generated later is seen.
+	storeFlag := firstSet(o.store, cfg.StoreDir)
+	store, err := openVault(storeFlag, storeFlag == "")
 	if err != nil {
 		return fmt.Errorf("key store: %w", err)
 	}
