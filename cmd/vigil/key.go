@@ -43,10 +43,13 @@ asked for on the first signature).
         show or set the servers the key is for (see vigil help why-not):
         a server bound to another destination is not offered the key
 
-The first generate or import creates the store and asks for its passphrase
-twice; the other actions refuse a store that is not there. Passphrases are
-read from the terminal, or through $SSH_ASKPASS when SSH_ASKPASS_REQUIRE=force
-or there is no terminal.
+A key's comment names it in remove, export-public and hosts, so generate and
+import refuse a comment another stored key has (import's comment is --comment,
+else the one in FILE.pub, else FILE's name). They check their arguments
+before asking for any passphrase. The first generate or import creates the
+store and asks for its passphrase twice; the other actions refuse a store
+that is not there. Passphrases are read from the terminal, or through
+$SSH_ASKPASS when SSH_ASKPASS_REQUIRE=force or there is no terminal.
 `,
 	footer: `
 The store is $XDG_DATA_HOME/vigil (~/.local/share/vigil): directory 0700,
@@ -123,7 +126,18 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %d argument(s)\n", action, n)
 		return errUsage
 	}
-	v, err := openVault(o.store, action == "generate" || action == "import")
+	adding := action == "generate" || action == "import"
+	var nk newKey
+	if adding {
+		// A mistyped command fails here, before it creates the store, sets
+		// its passphrase or spends a passphrase derivation.
+		var err error
+		if nk, err = checkNewKey(o, action, rest); err != nil {
+			return err
+		}
+		defer secmem.Wipe(nk.file)
+	}
+	v, err := openVault(o.store, adding)
 	if err != nil {
 		return err
 	}
@@ -149,33 +163,77 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 	case "hosts":
 		return keyHosts(v, o.clear, rest[0], rest[1:], stdout)
 	}
+	if err := v.CheckNewComment(nk.comment); err != nil {
+		if errors.Is(err, vault.ErrCommentTaken) {
+			return fmt.Errorf("%w: give the new key another with --comment", err)
+		}
+		return err
+	}
 	pass, err := storePassphrase(v, stderr)
 	if err != nil {
 		return err
 	}
 	defer secmem.Wipe(pass)
 	var e vault.Entry
-	switch action {
-	case "generate":
-		t, err := vault.ParseKeyType(o.keyType)
-		if err != nil {
-			return err
-		}
-		if o.comment == "" {
-			return errors.New("vigil key generate needs --comment, so you can tell your keys apart")
-		}
-		e, err = v.Generate(pass, t, o.comment)
-		if err != nil {
-			return err
-		}
-	case "import":
-		e, err = keyImport(v, pass, rest[0], o.comment)
-		if err != nil {
-			return err
-		}
+	if action == "generate" {
+		e, err = v.Generate(pass, nk.keyType, nk.comment)
+	} else {
+		e, err = v.Import(pass, nk.file, vault.ImportOptions{Comment: nk.comment, Passphrase: func() ([]byte, error) {
+			return readPassphrase("Passphrase of " + nk.path + ":")
+		}})
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "%s %s %s\n", e.Type, e.Fingerprint, e.Comment)
 	return nil
+}
+
+// newKey is a key about to be generated or imported, checked as far as
+// can be without the store's passphrase.
+type newKey struct {
+	keyType vault.KeyType // generate
+	comment string        // never empty
+	path    string        // import: the key file
+	file    []byte        // import: its content, for the caller to wipe
+}
+
+// checkNewKey checks a generate's type and comment, or reads an import's
+// file and finds its comment.
+func checkNewKey(o *keyOptions, action string, rest []string) (newKey, error) {
+	if action == "generate" {
+		t, err := vault.ParseKeyType(o.keyType)
+		if err != nil {
+			return newKey{}, err
+		}
+		if o.comment == "" {
+			return newKey{}, errors.New("vigil key generate needs --comment, so you can tell your keys apart")
+		}
+		return newKey{keyType: t, comment: o.comment}, vault.CheckComment(o.comment)
+	}
+	path := rest[0]
+	file, err := os.ReadFile(path)
+	if err != nil {
+		return newKey{}, err
+	}
+	comment := o.comment
+	if comment == "" {
+		// An encrypted OpenSSH key hides its comment; the .pub beside it
+		// usually has it.
+		if pub, err := os.ReadFile(path + ".pub"); err == nil {
+			if _, c, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
+				comment = c
+			}
+		}
+	}
+	if comment == "" {
+		comment = filepath.Base(path)
+	}
+	if err := vault.CheckComment(comment); err != nil {
+		secmem.Wipe(file)
+		return newKey{}, err
+	}
+	return newKey{comment: comment, path: path, file: file}, nil
 }
 
 // storePassphrase asks for the store's passphrase, creating the store
@@ -198,29 +256,6 @@ func storePassphrase(v *vault.Vault, stderr io.Writer) ([]byte, error) {
 		return nil, err
 	}
 	return pass, nil
-}
-
-func keyImport(v *vault.Vault, pass []byte, path, comment string) (vault.Entry, error) {
-	file, err := os.ReadFile(path)
-	if err != nil {
-		return vault.Entry{}, err
-	}
-	defer secmem.Wipe(file)
-	if comment == "" {
-		// An encrypted OpenSSH key hides its comment; the .pub beside it
-		// usually has it.
-		if pub, err := os.ReadFile(path + ".pub"); err == nil {
-			if _, c, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
-				comment = c
-			}
-		}
-	}
-	if comment == "" {
-		comment = filepath.Base(path)
-	}
-	return v.Import(pass, file, vault.ImportOptions{Comment: comment, Passphrase: func() ([]byte, error) {
-		return readPassphrase("Passphrase of " + path + ":")
-	}})
 }
 
 func keyList(v *vault.Vault, stdout, stderr io.Writer) error {
