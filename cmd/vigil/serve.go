@@ -410,13 +410,9 @@ func controlSocket(agentSocket string) string {
 // from starting: signing without a record is what on_audit_failure =
 // "continue" allows only for write failures that come later.
 func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
-	dir := firstSet(flagDir, cfg.AuditDir)
-	if dir == "" {
-		d, err := defaultAuditDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+	dir, err := auditDirFor(flagDir, cfg)
+	if err != nil {
+		return nil, err
 	}
 	policy := audit.Refuse
 	if cfg.OnAuditFailure == "continue" {
@@ -430,6 +426,15 @@ func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	return l, nil
+}
+
+// auditDirFor is the audit log's directory: the flag, else the config's
+// audit_dir, else the default.
+func auditDirFor(flagDir string, cfg config.Config) (string, error) {
+	if dir := firstSet(flagDir, cfg.AuditDir); dir != "" {
+		return dir, nil
+	}
+	return defaultAuditDir()
 }
 
 // openPins reads the program pins kept in the state directory. Without a
