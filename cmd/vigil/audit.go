@@ -33,7 +33,9 @@ crash is reported as a truncated tail. Exit status 1 if the chain is broken.
 The log lives in $XDG_STATE_HOME/vigil/audit (~/.local/state/vigil/audit)
 unless audit_dir in the config file or --dir says otherwise. It is fsynced in
 groups: a power loss can lose at most the last group of records, and a gap is
-always visible to verify.
+always visible to verify. One vigil serve at a time writes a log (it holds a
+lock on writer.lock there): a second one with the same audit directory
+refuses to start and names the first. Reading and verifying take no lock.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		dir := fs.String("dir", "", "read the log in `DIR` instead of the default")

@@ -81,7 +81,7 @@ func TestFlagsAfterSubcommand(t *testing.T) {
 // argument, not a flag.
 func TestFlagsEnd(t *testing.T) {
 	isolate(t)
-	store := filepath.Join(shortDir(t), "store")
+	store := shortDir(t) // an empty store
 	code, _, stderr := runVigil("key", "export-public", "--store", store, "--", "-dash")
 	if code != 1 || !strings.Contains(stderr, `no such key with fingerprint or comment "-dash"`) {
 		t.Errorf("exit %d, stderr %s", code, stderr)

@@ -13,8 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // The units are copies of contrib/systemd/user, their documented source;
@@ -37,8 +39,11 @@ var installCommand = &command{
 	help: `Writes the systemd user units vigil.socket and vigil.service to
 $XDG_CONFIG_HOME/systemd/user (~/.config/systemd/user), with the service's
 ExecStart set to this vigil binary's absolute path, creates the directories
-the hardened service may write to (~/.local/state/vigil, ~/.local/share/vigil),
-then runs
+the hardened service may write to and lists them in its ReadWritePaths: the
+key store, the state directory and the audit log's, found as vigil serve
+finds them (store_dir and audit_dir in the config file, $XDG_DATA_HOME/vigil,
+$XDG_STATE_HOME/vigil; by default ~/.local/share/vigil and
+~/.local/state/vigil). Then it runs
   systemctl --user daemon-reload
   systemctl --user enable --now vigil.socket
 when systemd --user is reachable; otherwise it says what to run. systemd then
@@ -47,8 +52,11 @@ first connection. Finally it prints the line for your shell profile:
   export SSH_AUTH_SOCK="$XDG_RUNTIME_DIR/vigil/agent.sock"
 
 The units run vigil serve with no flags: settings, the approver among them,
-come from the config file (vigil.toml(5)). A unit file that vigil install did
-not write is left alone unless --force is given.
+come from the config file (vigil.toml(5)). The service has the environment of
+systemd --user: if XDG_DATA_HOME or XDG_STATE_HOME is set in your shell only,
+set it there too (environment.d(5)), or vigil cannot write where it looks.
+A unit file that vigil install did not write is left alone unless --force is
+given.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		o := &installOptions{}
@@ -103,8 +111,14 @@ func install(o *installOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("no home directory: %w", err)
 	}
+	// ProtectSystem=strict leaves these read-only unless they exist and
+	// are listed in ReadWritePaths.
+	dataDirs, err := serveDataDirs()
+	if err != nil {
+		return err
+	}
 	unitDir := filepath.Join(confDir, "systemd", "user")
-	units, err := renderUnits(unitDir, bin)
+	units, err := renderUnits(unitDir, bin, home, dataDirs)
 	if err != nil {
 		return err
 	}
@@ -112,11 +126,6 @@ func install(o *installOptions, stdout, stderr io.Writer) error {
 		if u.old != nil && !bytes.HasPrefix(u.old, []byte(unitMarker)) && u.changed() && !o.force {
 			return fmt.Errorf("%s exists and was not written by vigil install: move it away, or replace it with --force", u.path)
 		}
-	}
-	// ProtectSystem=strict leaves these read-only unless they exist.
-	dataDirs := []string{
-		filepath.Join(home, ".local", "state", "vigil"),
-		filepath.Join(home, ".local", "share", "vigil"),
 	}
 	commands := [][]string{{"daemon-reload"}, {"enable", "--now", "vigil.socket"}}
 
@@ -263,9 +272,75 @@ func binaryWarnings(bin string) []string {
 	return w
 }
 
-// renderUnits reads the embedded units and sets the service's ExecStart.
-func renderUnits(dir, bin string) ([]*unitFile, error) {
+// serveDataDirs are the directories vigil serve (run with no flags, as the
+// units run it) writes: the key store, its state directory (program pins,
+// and the audit log by default), and the audit log's directory if
+// audit_dir puts it elsewhere; resolved as serve resolves them, from the
+// config file and XDG_STATE_HOME / XDG_DATA_HOME.
+func serveDataDirs() ([]string, error) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		return nil, err
+	}
+	state, err := stateDir()
+	if err != nil {
+		return nil, err
+	}
+	auditDir, err := auditDirFor("", cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := storeDir(cfg.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, d := range []string{store, state, auditDir} {
+		d, err := filepath.Abs(d)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(dirs, func(w string) bool { return within(d, w) }) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs, nil
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// readWritePaths is the service's ReadWritePaths line: the runtime
+// directory and dirs, each ignored by systemd if missing ("-"), written
+// relative to %h when under home so the default unit stays the documented
+// one.
+func readWritePaths(home string, dirs []string) (string, error) {
+	line := "ReadWritePaths=%t"
+	for _, d := range dirs {
+		if strings.ContainsAny(d, " \t\n\"'\\") || strings.ContainsFunc(d, unicode.IsControl) {
+			return "", fmt.Errorf("%q: systemd's ReadWritePaths cannot name a directory with spaces, quotes or control characters; choose another, or edit the unit", d)
+		}
+		if rel, err := filepath.Rel(home, d); err == nil && within(d, home) && rel != "." {
+			d = "%h/" + rel
+		} else {
+			d = strings.ReplaceAll(d, "%", "%%")
+		}
+		line += " -" + d
+	}
+	return line, nil
+}
+
+// renderUnits reads the embedded units and sets the service's ExecStart
+// and ReadWritePaths.
+func renderUnits(dir, bin, home string, dataDirs []string) ([]*unitFile, error) {
 	program, err := systemdExecPath(bin)
+	if err != nil {
+		return nil, err
+	}
+	rw, err := readWritePaths(home, dataDirs)
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +353,9 @@ func renderUnits(dir, bin string) ([]*unitFile, error) {
 		text := string(src)
 		if name == "vigil.service" {
 			if text, err = setExecStart(text, program); err != nil {
+				return nil, err
+			}
+			if text, err = setLine(text, "ReadWritePaths=", rw); err != nil {
 				return nil, err
 			}
 		}
@@ -300,19 +378,32 @@ func renderUnits(dir, bin string) ([]*unitFile, error) {
 // setExecStart replaces the program of the ExecStart line, keeping its
 // arguments.
 func setExecStart(unit, program string) (string, error) {
+	return editLine(unit, "ExecStart=", func(rest string) string {
+		_, args, _ := strings.Cut(rest, " ")
+		return "ExecStart=" + program + " " + args
+	})
+}
+
+// setLine replaces the line that starts with prefix by line.
+func setLine(unit, prefix, line string) (string, error) {
+	return editLine(unit, prefix, func(string) string { return line + "\n" })
+}
+
+// editLine replaces the one line of unit that starts with prefix by what
+// edit makes of the rest of it (with its newline).
+func editLine(unit, prefix string, edit func(rest string) string) (string, error) {
 	lines := strings.SplitAfter(unit, "\n")
 	n := 0
 	for i, l := range lines {
-		rest, ok := strings.CutPrefix(l, "ExecStart=")
+		rest, ok := strings.CutPrefix(l, prefix)
 		if !ok {
 			continue
 		}
-		_, args, _ := strings.Cut(rest, " ")
-		lines[i] = "ExecStart=" + program + " " + args
+		lines[i] = edit(rest)
 		n++
 	}
 	if n != 1 {
-		return "", fmt.Errorf("vigil.service has %d ExecStart lines, want 1", n)
+		return "", fmt.Errorf("vigil.service has %d %s lines, want 1", n, strings.TrimSuffix(prefix, "="))
 	}
 	return strings.Join(lines, ""), nil
 }

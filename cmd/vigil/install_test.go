@@ -275,3 +275,73 @@ func TestSystemdExecPath(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallFollowsServeDirs: the directories install creates and lists
+// in ReadWritePaths are those vigil serve writes, found as serve finds
+// them: XDG_STATE_HOME, XDG_DATA_HOME, and the config's store_dir and
+// audit_dir (QA finding 18). Otherwise ProtectSystem=strict would leave
+// the real store and audit log read-only to the service.
+func TestInstallFollowsServeDirs(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		config string // with OUT for a directory outside home
+		dirs   []string
+		rw     string
+	}{
+		{"XDG dirs", "", []string{"OUT/data/vigil", "HOME/xstate/vigil"},
+			"ReadWritePaths=%t -OUT/data/vigil -%h/xstate/vigil\n"},
+		{"config dirs", "store_dir = \"OUT/store\"\naudit_dir = \"OUT/audit\"\n", []string{"OUT/store", "HOME/xstate/vigil", "OUT/audit"},
+			"ReadWritePaths=%t -OUT/store -%h/xstate/vigil -OUT/audit\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			home := isolate(t)
+			out := shortDir(t)
+			expand := strings.NewReplacer("OUT", out, "HOME", home).Replace
+			t.Setenv("XDG_STATE_HOME", filepath.Join(home, "xstate"))
+			t.Setenv("XDG_DATA_HOME", filepath.Join(out, "data"))
+			if tt.config != "" {
+				os.MkdirAll(filepath.Join(home, ".config", "vigil"), 0o700)
+				if err := os.WriteFile(filepath.Join(home, ".config", "vigil", "config.toml"), []byte(expand(tt.config)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bin := fakeVigil(t, home)
+			rw := expand(tt.rw)
+
+			code, stdout, stderr := runVigil("install", "--user", "--dry-run", "--bin", bin)
+			if code != 0 {
+				t.Fatalf("vigil install --dry-run: exit %d\n%s%s", code, stdout, stderr)
+			}
+			for _, d := range tt.dirs {
+				if want := "would create directory " + expand(d) + " (mode 0700)\n"; !strings.Contains(stdout, want) {
+					t.Errorf("dry run lacks %q:\n%s", want, stdout)
+				}
+			}
+			if strings.Contains(stdout, "would create directory "+filepath.Join(home, ".local")) {
+				t.Errorf("dry run names a default directory:\n%s", stdout)
+			}
+			if !strings.Contains(stdout, "    "+rw) {
+				t.Errorf("dry run's unit lacks %q:\n%s", rw, stdout)
+			}
+
+			code, stdout, stderr = runVigil("install", "--user", "--no-systemctl", "--bin", bin)
+			if code != 0 {
+				t.Fatalf("vigil install: exit %d\n%s%s", code, stdout, stderr)
+			}
+			unit, err := os.ReadFile(filepath.Join(unitDir(home), "vigil.service"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(unit), "\n"+rw) {
+				t.Errorf("vigil.service lacks %q:\n%s", rw, unit)
+			}
+			for _, d := range tt.dirs {
+				fi, err := os.Stat(expand(d))
+				if err != nil || fi.Mode().Perm() != 0o700 {
+					t.Errorf("%s: %v, %v; want a 0700 directory", expand(d), fi, err)
+				}
+			}
+			verifyUnits(t, home)
+		})
+	}
+}

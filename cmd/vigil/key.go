@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,9 +45,13 @@ asked for on the first signature).
         show or set the servers the key is for (see vigil help why-not):
         a server bound to another destination is not offered the key
 
-The first generate or import creates the store and asks for its passphrase
-twice. Passphrases are read from the terminal, or through $SSH_ASKPASS when
-SSH_ASKPASS_REQUIRE=force or there is no terminal.
+A key's comment names it in remove, export-public and hosts, so generate and
+import refuse a comment another stored key has (import's comment is --comment,
+else the one in FILE.pub, else FILE's name). They check their arguments
+before asking for any passphrase. The first generate or import creates the
+store and asks for its passphrase twice; the other actions refuse a store
+that is not there. Passphrases are read from the terminal, or through
+$SSH_ASKPASS when SSH_ASKPASS_REQUIRE=force or there is no terminal.
 `,
 	footer: `
 The store is $XDG_DATA_HOME/vigil (~/.local/share/vigil): directory 0700,
@@ -90,10 +95,20 @@ func storeDir(flagDir string) (string, error) {
 	return filepath.Join(data, "vigil"), nil
 }
 
-func openVault(flagDir string) (*vault.Vault, error) {
+// openVault opens the key store in flagDir (or the default). A directory
+// that is not there is created only when create is set, because a key is
+// about to be stored: reading commands, and a mistyped --store, must not
+// leave stray directories (and an agent without the keys it was pointed
+// at).
+func openVault(flagDir string, create bool) (*vault.Vault, error) {
 	dir, err := storeDir(flagDir)
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no key store at %s (vigil key generate --store %[1]s or vigil key import --store %[1]s makes one)", dir)
+		}
 	}
 	return vault.Open(vault.Config{Dir: dir})
 }
@@ -109,6 +124,9 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		fmt.Fprintln(stderr, "vigil: error: vigil key hosts takes a key and the hosts it is for")
 		return errUsage
 	}
+	if action == "hosts" && o.clear && len(rest) > 1 {
+		return usagef("vigil key hosts: --clear takes no hosts")
+	}
 	if n >= 0 && len(rest) != n {
 		takes := words.Count(n, "argument")
 		if n == 0 {
@@ -117,7 +135,18 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "vigil: error: vigil key %s takes %s\n", action, takes)
 		return errUsage
 	}
-	v, err := openVault(o.store)
+	adding := action == "generate" || action == "import"
+	var nk newKey
+	if adding {
+		// A mistyped command fails here, before it creates the store, sets
+		// its passphrase or spends a passphrase derivation.
+		var err error
+		if nk, err = checkNewKey(o, action, rest); err != nil {
+			return err
+		}
+		defer secmem.Wipe(nk.file)
+	}
+	v, err := openVault(o.store, adding)
 	if err != nil {
 		return err
 	}
@@ -143,33 +172,77 @@ func runKey(o *keyOptions, action string, rest []string, stdout, stderr io.Write
 	case "hosts":
 		return keyHosts(v, o.clear, rest[0], rest[1:], stdout)
 	}
+	if err := v.CheckNewComment(nk.comment); err != nil {
+		if errors.Is(err, vault.ErrCommentTaken) {
+			return fmt.Errorf("%w: give the new key another with --comment", err)
+		}
+		return err
+	}
 	pass, err := storePassphrase(v, stderr)
 	if err != nil {
 		return err
 	}
 	defer secmem.Wipe(pass)
 	var e vault.Entry
-	switch action {
-	case "generate":
-		t, err := vault.ParseKeyType(o.keyType)
-		if err != nil {
-			return usagef("%v", err)
-		}
-		if o.comment == "" {
-			return usagef("vigil key generate needs --comment, so you can tell your keys apart")
-		}
-		e, err = v.Generate(pass, t, o.comment)
-		if err != nil {
-			return err
-		}
-	case "import":
-		e, err = keyImport(v, pass, rest[0], o.comment)
-		if err != nil {
-			return err
-		}
+	if action == "generate" {
+		e, err = v.Generate(pass, nk.keyType, nk.comment)
+	} else {
+		e, err = v.Import(pass, nk.file, vault.ImportOptions{Comment: nk.comment, Passphrase: func() ([]byte, error) {
+			return readPassphrase("Passphrase of " + nk.path + ":")
+		}})
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout, shownEntry(e))
 	return nil
+}
+
+// newKey is a key about to be generated or imported, checked as far as
+// can be without the store's passphrase.
+type newKey struct {
+	keyType vault.KeyType // generate
+	comment string        // never empty
+	path    string        // import: the key file
+	file    []byte        // import: its content, for the caller to wipe
+}
+
+// checkNewKey checks a generate's type and comment, or reads an import's
+// file and finds its comment.
+func checkNewKey(o *keyOptions, action string, rest []string) (newKey, error) {
+	if action == "generate" {
+		t, err := vault.ParseKeyType(o.keyType)
+		if err != nil {
+			return newKey{}, usagef("%v", err)
+		}
+		if o.comment == "" {
+			return newKey{}, usagef("vigil key generate needs --comment, so you can tell your keys apart")
+		}
+		return newKey{keyType: t, comment: o.comment}, vault.CheckComment(o.comment)
+	}
+	path := rest[0]
+	file, err := os.ReadFile(path)
+	if err != nil {
+		return newKey{}, err
+	}
+	comment := o.comment
+	if comment == "" {
+		// An encrypted OpenSSH key hides its comment; the .pub beside it
+		// usually has it.
+		if pub, err := os.ReadFile(path + ".pub"); err == nil {
+			if _, c, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
+				comment = c
+			}
+		}
+	}
+	if comment == "" {
+		comment = filepath.Base(path)
+	}
+	if err := vault.CheckComment(comment); err != nil {
+		secmem.Wipe(file)
+		return newKey{}, err
+	}
+	return newKey{comment: comment, path: path, file: file}, nil
 }
 
 // shownEntry is a key as the key commands print it. The store refuses
@@ -204,29 +277,6 @@ func storePassphrase(v *vault.Vault, stderr io.Writer) ([]byte, error) {
 		return nil, err
 	}
 	return pass, nil
-}
-
-func keyImport(v *vault.Vault, pass []byte, path, comment string) (vault.Entry, error) {
-	file, err := os.ReadFile(path)
-	if err != nil {
-		return vault.Entry{}, err
-	}
-	defer secmem.Wipe(file)
-	if comment == "" {
-		// An encrypted OpenSSH key hides its comment; the .pub beside it
-		// usually has it.
-		if pub, err := os.ReadFile(path + ".pub"); err == nil {
-			if _, c, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
-				comment = c
-			}
-		}
-	}
-	if comment == "" {
-		comment = filepath.Base(path)
-	}
-	return v.Import(pass, file, vault.ImportOptions{Comment: comment, Passphrase: func() ([]byte, error) {
-		return readPassphrase("Passphrase of " + path + ":")
-	}})
 }
 
 func keyList(v *vault.Vault, stdout, stderr io.Writer) error {
@@ -265,9 +315,6 @@ func keyHosts(v *vault.Vault, clear bool, query string, hosts []string, stdout i
 		}
 		fmt.Fprintf(stdout, "%s %s: %s\n", e.Fingerprint, sanitize.Line(e.Comment, 0), shownHosts(all[e.Fingerprint]))
 		return nil
-	}
-	if clear && len(hosts) > 0 {
-		return usagef("vigil key hosts: --clear takes no hosts")
 	}
 	e, err := v.SetHosts(query, hosts)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,7 +88,7 @@ only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 		fs.BoolVar(&o.fish, "f", false, "print the socket in fish syntax")
 		fs.BoolVar(&o.debug, "debug", false, "log every request, not only decisions")
 		fs.StringVar(&o.auditDir, "audit-dir", "", "keep the audit log in `DIR` (default: see vigil help audit)")
-		fs.StringVar(&o.store, "store", "", "offer the keys of the key store in `DIR` (default: see vigil help key)")
+		fs.StringVar(&o.store, "store", "", "offer the keys of the key store in `DIR`, which must exist (default: see vigil help key)")
 		return func(args []string, stdout, stderr io.Writer) error {
 			if err := noArgs(args, stderr); err != nil {
 				return err
@@ -138,7 +139,11 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	}
 	defer auditLog.Close()
 
-	store, err := openVault(firstSet(o.store, cfg.StoreDir))
+	// A store named by --store or store_dir must be there: a typo would
+	// otherwise give an agent without the keys the user pointed it at. The
+	// default location is created, so that a key generated later is seen.
+	storeFlag := firstSet(o.store, cfg.StoreDir)
+	store, err := openVault(storeFlag, storeFlag == "")
 	if err != nil {
 		return fmt.Errorf("key store: %w", err)
 	}
@@ -406,23 +411,31 @@ func controlSocket(agentSocket string) string {
 // from starting: signing without a record is what on_audit_failure =
 // "continue" allows only for write failures that come later.
 func openAudit(flagDir string, cfg config.Config) (*audit.Log, error) {
-	dir := firstSet(flagDir, cfg.AuditDir)
-	if dir == "" {
-		d, err := defaultAuditDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+	dir, err := auditDirFor(flagDir, cfg)
+	if err != nil {
+		return nil, err
 	}
 	policy := audit.Refuse
 	if cfg.OnAuditFailure == "continue" {
 		policy = audit.Continue
 	}
 	l, err := audit.Open(dir, audit.Options{OnFailure: policy})
+	if errors.Is(err, audit.ErrInUse) {
+		return nil, err // "audit log DIR is in use by another vigil (pid N)"
+	}
 	if err != nil {
 		return nil, err // "audit: ...", naming the directory
 	}
 	return l, nil
+}
+
+// auditDirFor is the audit log's directory: the flag, else the config's
+// audit_dir, else the default.
+func auditDirFor(flagDir string, cfg config.Config) (string, error) {
+	if dir := firstSet(flagDir, cfg.AuditDir); dir != "" {
+		return dir, nil
+	}
+	return defaultAuditDir()
 }
 
 // openPins reads the program pins kept in the state directory. Without a

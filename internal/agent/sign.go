@@ -474,21 +474,9 @@ func ctxOutcome(request context.Context) string {
 // one fact per line. Everything a caller controls is sanitised.
 func promptText(c *conn, key keystore.Key, in intent.Intent, d destination) string {
 	var b strings.Builder
-	prog := c.who.Program()
-	fmt.Fprintf(&b, "Allow %s to %s?\n", sanitize.Line(prog.Name(), 64), purposePhrase(in, d))
-	fmt.Fprintf(&b, "  program: %s\n", prog.String())
-	fmt.Fprintf(&b, "  who:     %s\n", c.who.Summary())
-	if lineage := c.who.Lineage(); len(lineage) > 1 {
-		parents := make([]string, 0, len(lineage)-1)
-		for _, p := range lineage[1:] {
-			parents = append(parents, p.String())
-		}
-		fmt.Fprintf(&b, "  parents: %s\n", strings.Join(parents, " ← "))
-	}
-	if in.Kind == intent.Login {
-		fmt.Fprintf(&b, "  host:    %s\n", d.hostLine())
-	}
-	fmt.Fprintf(&b, "  key:     %s %s %s", sanitize.Line(key.Comment, 80), key.Describe(), key.Fingerprint)
+	fmt.Fprintf(&b, "Allow %s to %s?\n", sanitize.Line(c.who.Program().Name(), 64), purposePhrase(in, d))
+	writeRequester(&b, c, in, d)
+	b.WriteString(keyLine(key.Comment, key.Public, key.Fingerprint))
 	if key.Confirm {
 		b.WriteString(" [added with confirm]")
 	}
@@ -497,21 +485,51 @@ func promptText(c *conn, key keystore.Key, in intent.Intent, d destination) stri
 		fmt.Fprintf(&b, "  offered: %d of %d keys to this server (%s); the others are meant for other hosts\n",
 			len(c.offered), len(c.offered)+c.hidden, strings.Join(c.offered, ", "))
 	}
-	if c.forwarded() {
-		from := "an unknown host"
-		if d.fwdFrom != "" {
-			from = d.fwdFrom
-			if d.fwdKnown {
-				from += " (verified)"
-			} else {
-				from += " (not verified)"
-			}
-		}
-		fmt.Fprintf(&b, "  FORWARDED from %s: the request comes from another host\n", from)
-	} else {
-		b.WriteString("  path:    local\n")
-	}
+	writePath(&b, c, d)
 	return b.String()
+}
+
+// writeRequester writes the prompt lines that say who asks and, for a
+// login, where to: every prompt a request raises (the signature, and the
+// store passphrase before it) shows the same facts.
+func writeRequester(b *strings.Builder, c *conn, in intent.Intent, d destination) {
+	fmt.Fprintf(b, "  program: %s\n", c.who.Program().String())
+	fmt.Fprintf(b, "  who:     %s\n", c.who.Summary())
+	if lineage := c.who.Lineage(); len(lineage) > 1 {
+		parents := make([]string, 0, len(lineage)-1)
+		for _, p := range lineage[1:] {
+			parents = append(parents, p.String())
+		}
+		fmt.Fprintf(b, "  parents: %s\n", strings.Join(parents, " ← "))
+	}
+	if in.Kind == intent.Login {
+		fmt.Fprintf(b, "  host:    %s\n", d.hostLine())
+	}
+}
+
+// keyLine is a prompt's key line, without its newline, so that a loaded
+// key and one still locked in the key store are written alike.
+func keyLine(comment string, pub ssh.PublicKey, fingerprint string) string {
+	return fmt.Sprintf("  key:     %s %s %s", sanitize.Line(comment, 80), keystore.Describe(pub), fingerprint)
+}
+
+// writePath writes the prompt line that says which way the request came:
+// local, or forwarded from another host (verified or not).
+func writePath(b *strings.Builder, c *conn, d destination) {
+	if !c.forwarded() {
+		b.WriteString("  path:    local\n")
+		return
+	}
+	from := "an unknown host"
+	if d.fwdFrom != "" {
+		from = d.fwdFrom // escaped already, where it was read
+		if d.fwdKnown {
+			from += " (verified)"
+		} else {
+			from += " (not verified)"
+		}
+	}
+	fmt.Fprintf(b, "  FORWARDED from %s: the request comes from another host\n", from)
 }
 
 // purposePhrase completes "Allow PROGRAM to ...?".

@@ -161,8 +161,9 @@ func (a *Agent) unlockOnDemand(ctx context.Context, c *conn, e vault.Entry, in i
 	defer a.prompts.release()
 	var b strings.Builder
 	fmt.Fprintf(&b, "Unlock vigil's key store so that %s can %s?\n", sanitize.Line(c.who.Program().Name(), 64), purposePhrase(in, dest))
-	fmt.Fprintf(&b, "  program: %s\n  who:     %s\n", c.who.Program().String(), c.who.Summary())
-	fmt.Fprintf(&b, "  key:     %s %s %s (in vigil's key store)\n", sanitize.Line(e.Comment, 80), e.Type, e.Fingerprint)
+	writeRequester(&b, c, in, dest)
+	b.WriteString(keyLine(e.Comment, e.Public, e.Fingerprint) + " (in vigil's key store)\n")
+	writePath(&b, c, dest)
 	b.WriteString("Enter the key store passphrase (you will still be asked to allow the signature):")
 	prompt, cancel := context.WithTimeout(ctx, a.cfg.PromptTimeout)
 	defer cancel()

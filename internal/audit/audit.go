@@ -11,7 +11,10 @@
 // audit-000002.jsonl, ..., mode 0600. Open refuses a directory or file that
 // is not the user's own or that others can read or write. A file is not
 // grown past Options.MaxFileSize: the record that would do it starts the
-// next file.
+// next file. The log has one writer: an open Log holds an exclusive lock
+// (flock on the file writer.lock, which holds the writer's pid) and a
+// second Open of the same directory fails with ErrInUse. Readers (Read,
+// Follow, Verify) take no lock.
 //
 // # Chain
 //

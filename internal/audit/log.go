@@ -70,6 +70,7 @@ type file interface {
 type Log struct {
 	dir  string
 	opts Options
+	lock *os.File // holds the directory's writer lock; nil where there is none
 
 	// syncMu is held while a file is fsynced, and by rotation while it
 	// syncs and closes the old file. Lock order: mu, then syncMu.
@@ -101,7 +102,9 @@ type Log struct {
 // Open opens the log in dir, creating dir (0700) and the first file (0600)
 // if needed, and continues the chain of the files already there. It
 // refuses a directory or file that is not the user's own or that others
-// can read or write. If the newest file ends in a damaged record (a crash),
+// can read or write, and a directory another open Log writes (an error
+// wrapping ErrInUse, naming that process): a log has one writer until
+// Close. If the newest file ends in a damaged record (a crash),
 // that file is left as it is for Verify to report, and the chain goes on in
 // a new file whose first record (kind audit_recovered) says what was found.
 func Open(dir string, opts Options) (*Log, error) {
@@ -112,6 +115,25 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		if errors.Is(err, ErrInUse) {
+			return nil, err // names the log already
+		}
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	l, err := open(dir, opts, lock)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+// open is Open once the directory is checked and locked.
+func open(dir string, opts Options, lock *os.File) (*Log, error) {
 	nums, err := listFiles(dir)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -124,6 +146,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l := &Log{
 		dir:      dir,
 		opts:     opts,
+		lock:     lock,
 		syncDone: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -366,6 +389,9 @@ func (l *Log) Close() error {
 		err = fmt.Errorf("close %s: %w", fileName(l.num), cerr)
 	}
 	l.syncMu.Unlock()
+	if l.lock != nil {
+		l.lock.Close() // releases the writer lock
+	}
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -156,5 +157,48 @@ func TestAuditKeyLifetime(t *testing.T) {
 	}
 	if l := sshAddList(t, a.sock); len(l) != 0 {
 		t.Errorf("ssh-add -l after the lifetime: %+v", l)
+	}
+}
+
+// TestAuditOneWriter: two vigil serve with the same state directory (on
+// different sockets) would interleave two chains in one audit log, and
+// verify would then report tampering. The second refuses to start, names
+// the first, and the first goes on recording an intact chain.
+func TestAuditOneWriter(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent keeps no audit log")
+		return
+	}
+	bin := needVigil(t)
+	home := t.TempDir()
+	ap := newApprover(t, "approve")
+	first, err := launchVigilHome(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), home, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	secondSock := filepath.Join(shortTempDir(t), "agent.sock")
+	cmd := exec.Command(bin, "serve", "--socket", secondSock, "--approver", ap.path)
+	cmd.Env = vigilEnvHome(home)
+	r := runCmd(t, 20*time.Second, cmd)
+	auditDir := filepath.Join(home, ".local", "state", "vigil", "audit")
+	want := fmt.Sprintf("vigil: error: audit log %s is in use by another vigil (pid %d)", auditDir, first.p.pid())
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("second vigil on the same audit log: want exit 1 and %q, got %v", want, r)
+	}
+	if r.stdout != "" {
+		t.Errorf("second vigil printed %q on stdout", r.stdout)
+	}
+	if _, err := os.Lstat(secondSock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("second vigil left a socket: %v", err)
+	}
+
+	// The first goes on recording, and readers need no lock.
+	addKeys(t, first, key(t, "ed25519"))
+	verify := exec.Command(bin, "audit", "verify")
+	verify.Env = vigilEnvHome(home)
+	if r := runCmd(t, 20*time.Second, verify); r.code != 0 || !strings.Contains(r.stdout+r.stderr, "1 record") {
+		t.Fatalf("vigil audit verify while the agent runs: %v", r)
 	}
 }

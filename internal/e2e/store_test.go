@@ -230,3 +230,31 @@ func mustGlob(t *testing.T, pattern string) []string {
 	}
 	return m
 }
+
+// TestServeMissingStore: vigil serve pointed at a key store that is not
+// there (a typo in --store) refuses to start and says so, rather than
+// creating the directory and its parents and serving without the keys the
+// user meant (QA finding 6).
+func TestServeMissingStore(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(envAgent) == "openssh" {
+		t.Log("OpenSSH's agent has no key store")
+		return
+	}
+	bin := needVigil(t)
+	parent := filepath.Join(t.TempDir(), "nope")
+	store := filepath.Join(parent, "store")
+	sock := filepath.Join(shortTempDir(t), "agent.sock")
+	cmd := exec.Command(bin, "serve", "--socket", sock, "--approver", newApprover(t, "approve").path, "--store", store)
+	cmd.Env = vigilEnv(t)
+	r := runCmd(t, 20*time.Second, cmd)
+	if want := "vigil: error: key store: no key store at " + store; r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("vigil serve --store MISSING: want exit 1 and %q, got %v", want, r)
+	}
+	if _, err := os.Lstat(parent); !os.IsNotExist(err) {
+		t.Errorf("vigil serve created %s (%v)", parent, err)
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("vigil serve left a socket (%v)", err)
+	}
+}

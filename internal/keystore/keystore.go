@@ -76,8 +76,12 @@ func (k Key) Certificate() bool {
 
 // Describe returns a short type description such as "ED25519" or
 // "RSA-3072-CERT", in the style of ssh-add -l.
-func (k Key) Describe() string {
-	pub := k.Public
+func (k Key) Describe() string { return Describe(k.Public) }
+
+// Describe is Key.Describe for a public key that is not (yet) in the
+// keystore, such as one in vigil's locked key store, so that prompts name
+// a key's type the same way whether it is loaded or not.
+func Describe(pub ssh.PublicKey) string {
 	suffix := ""
 	if c, ok := pub.(*ssh.Certificate); ok {
 		pub, suffix = c.Key, "-CERT"

@@ -49,10 +49,13 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Comments must differ from those of keys that earlier children
+	// stored.
+	child := rand.Text()[:8]
 	for i := int(start.Int64()); ; i++ {
 		switch i % 7 {
 		case 0, 2, 4:
-			e, err := v.Generate(cur, Ed25519, fmt.Sprint("generated ", i))
+			e, err := v.Generate(cur, Ed25519, fmt.Sprint("generated ", child, " ", i))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +82,7 @@ func TestCrashChild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := v.Import(cur, pem.EncodeToMemory(block), ImportOptions{Comment: fmt.Sprint("imported ", i)})
+			e, err := v.Import(cur, pem.EncodeToMemory(block), ImportOptions{Comment: fmt.Sprint("imported ", child, " ", i)})
 			if err != nil {
 				t.Fatal(err)
 			}

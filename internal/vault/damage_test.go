@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +17,8 @@ func threeKeys(t *testing.T) (*Vault, Entry, []Entry) {
 	t.Helper()
 	v := newVault(t)
 	var es []Entry
-	for _, kt := range []KeyType{Ed25519, ECDSAP256, Ed25519} {
-		e, err := v.Generate(pass1, kt, "key "+string(kt))
+	for i, kt := range []KeyType{Ed25519, ECDSAP256, Ed25519} {
+		e, err := v.Generate(pass1, kt, fmt.Sprintf("key %d %s", i, kt))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -123,6 +123,40 @@ func (v *Vault) Generate(passphrase []byte, t KeyType, comment string) (Entry, e
 	return v.add(passphrase, comment, func() (crypto.PrivateKey, error) { return generate(t) }, true)
 }
 
+// CheckNewComment tells, without a passphrase, whether a new key may have
+// comment: it is valid, and no stored key has it already (ErrCommentTaken),
+// since remove, export-public and hosts find keys by comment and could not
+// choose between two. An empty comment names no key and is not checked for
+// uniqueness. Generate and Import check again under the write lock; this
+// lets a caller refuse before it asks for the passphrase.
+func (v *Vault) CheckNewComment(comment string) error {
+	if err := CheckComment(comment); err != nil {
+		return err
+	}
+	if comment == "" {
+		return nil
+	}
+	entries, _, err := v.List()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Comment == comment {
+			return fmt.Errorf("%w: key %s has the comment %q", ErrCommentTaken, e.Fingerprint, comment)
+		}
+	}
+	return nil
+}
+
+// CheckComment refuses a comment no key may have (control characters,
+// invalid UTF-8, too long), without opening a store.
+func CheckComment(comment string) error {
+	if err := checkComment(comment); err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	return nil
+}
+
 // Add stores priv (ed25519.PrivateKey or *ed25519.PrivateKey,
 // *ecdsa.PrivateKey, *rsa.PrivateKey of MinRSABits..MaxRSABits) with
 // comment. The key stays the caller's: Add does not wipe it.
@@ -152,8 +186,8 @@ type ImportOptions struct {
 // ErrDuplicate; DSA, RSA under MinRSABits, security keys and certificates
 // are ErrUnsupportedKey.
 func (v *Vault) Import(passphrase, file []byte, opts ImportOptions) (Entry, error) {
-	if err := checkComment(opts.Comment); err != nil {
-		return Entry{}, fmt.Errorf("vault: %w", err)
+	if err := v.CheckNewComment(opts.Comment); err != nil {
+		return Entry{}, err
 	}
 	priv, err := parsePrivateKeyFile(file, opts.Passphrase)
 	if err != nil {
@@ -207,6 +241,9 @@ func (v *Vault) add(passphrase []byte, comment string, makeKey func() (crypto.Pr
 		return Entry{}, err
 	}
 	defer unlock()
+	if err := v.CheckNewComment(comment); err != nil { // again, under the lock
+		return Entry{}, err
+	}
 	h, err := v.readHeader()
 	if err != nil {
 		return Entry{}, err

@@ -29,6 +29,7 @@ var (
 	ErrBadKeyPassphrase = errors.New("vault: wrong passphrase for the key file")
 	ErrNotFound         = errors.New("vault: no such key")
 	ErrDuplicate        = errors.New("vault: key already stored")
+	ErrCommentTaken     = errors.New("vault: comment already taken")
 	ErrUnsupportedKey   = errors.New("vault: unsupported key")
 	ErrCorrupt          = errors.New("corrupt")
 	ErrInsecure         = fileperm.ErrInsecure

@@ -244,9 +244,22 @@ func TestNotInitialized(t *testing.T) {
 func TestFindRemoveExport(t *testing.T) {
 	v := newVault(t)
 	a, _ := v.Generate(pass1, Ed25519, "work")
-	b, _ := v.Generate(pass1, ECDSAP256, "work")
+	if _, err := v.Generate(pass1, ECDSAP256, "work"); !errors.Is(err, ErrCommentTaken) || !strings.Contains(err.Error(), a.Fingerprint) {
+		t.Errorf("second key with the comment work: %v, want ErrCommentTaken naming %s", err, a.Fingerprint)
+	}
+	b, _ := v.Generate(pass1, ECDSAP256, "work too")
 	c, err := v.Generate(pass1, Ed25519, "home")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A store written before comments had to differ can hold two keys
+	// with one comment: Find must still refuse to choose. (The edited
+	// comment would fail b's unlock, but b is removed before that.)
+	data, err := os.ReadFile(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b.Path, bytes.Replace(data, []byte("comment work too\n"), []byte("comment work\n"), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
