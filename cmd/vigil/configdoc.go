@@ -12,7 +12,9 @@ import (
 // indented by two spaces are shown as they are; the others are prose.
 const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config.toml
 (~/.config/vigil/config.toml) unless --config says otherwise. Unknown keys are
-errors.
+errors. Its rules decide what is signed without asking, so the file and its
+directory must be owned by you (or root) and writable by nobody else: vigil
+refuses them otherwise.
   socket = "PATH"            # as vigil serve --socket
   approver = ["pinentry", "askpass", "tui"]  # the ways to ask, in order (this is the default)
   askpass = "PROGRAM"        # as vigil serve --approver

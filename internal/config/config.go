@@ -6,14 +6,17 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/vigil-agent/vigil/internal/fileperm"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
 
@@ -118,12 +121,31 @@ func (d *duration) UnmarshalText(b []byte) error {
 }
 
 // Load reads the file at path. If missingOK and the file does not exist,
-// it returns an empty Config.
+// it returns an empty Config. A file or directory that another user could
+// write is refused: its allow rules decide what is signed without asking.
 func Load(path string, missingOK bool) (Config, error) {
-	b, err := os.ReadFile(path)
+	if err := checkDirs(path); err != nil {
+		return Config{}, err
+	}
+	f, err := os.Open(path)
 	if missingOK && errors.Is(err, fs.ErrNotExist) {
 		return Config{Unlock: DefaultUnlock, GrantFor: 5 * time.Minute, Notify: true}, nil
 	}
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Config{}, fmt.Errorf("config: %s is not a regular file", path)
+	}
+	if err := fileperm.CheckRootOwnedOK(fi, 0o644); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w: another user could change the rules (chmod go-w, or chown it)", path, err)
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -132,6 +154,29 @@ func Load(path string, missingOK bool) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// checkDirs refuses the config file's directory, and its target's if it
+// is a symlink, when another user could write it: whoever can write the
+// directory can put another file in its place.
+func checkDirs(path string) error {
+	dirs := []string{filepath.Dir(path)}
+	if target, err := filepath.EvalSymlinks(path); err == nil && filepath.Dir(target) != dirs[0] {
+		dirs = append(dirs, filepath.Dir(target))
+	}
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if err := fileperm.CheckRootOwnedOK(fi, 0o755); err != nil {
+			return fmt.Errorf("config: directory %s: %w: another user could replace the config file (chmod go-w, or chown it)", dir, err)
+		}
+	}
+	return nil
 }
 
 // Parse reads a configuration from TOML text.
