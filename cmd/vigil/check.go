@@ -16,9 +16,10 @@ var checkCommand = &command{
 	name:     "check",
 	synopsis: "[--config FILE]",
 	summary:  "validate the config file and print the rules",
-	help: `Validates the configuration file and prints its settings and rules as vigil
-understands them. Exit status 1 if the file is invalid; the message names the
-line or the rule.
+	help: `Validates the configuration file as vigil serve does at start (including
+that the askpass and pinentry programs it would use can be run), and prints
+its settings and rules as vigil understands them. Exit status 1 if the file
+is invalid; the message names the line or the rule.
 
 ` + configFileDoc,
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -35,6 +36,10 @@ line or the rule.
 func check(path string, stdout io.Writer) error {
 	cfg, err := loadConfig(path)
 	if err != nil {
+		return err
+	}
+	// What serve would refuse at start, with no flags to override the file.
+	if _, _, err := approverPrograms(&serveOptions{}, cfg); err != nil {
 		return err
 	}
 	show := func(name, v string) {

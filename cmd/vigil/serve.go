@@ -316,17 +316,44 @@ func executable(program string) (string, error) {
 	return path, nil
 }
 
+// approverPrograms resolves the askpass and pinentry programs the approver
+// order uses ("" for one not configured) and refuses one that cannot be
+// run. vigil check runs it too, so that it accepts only what serve does.
+func approverPrograms(o *serveOptions, cfg config.Config) (askpass, pinentry string, err error) {
+	askpass = firstSet(o.approver, cfg.Askpass, os.Getenv("SSH_ASKPASS"))
+	pinentry = firstSet(o.pinentry, cfg.Pinentry)
+	for _, name := range approverOrder(cfg) {
+		switch {
+		case name == config.ApproverAskpass && askpass != "":
+			askpass, err = executable(askpass)
+		case name == config.ApproverPinentry && pinentry != "":
+			pinentry, err = executable(pinentry)
+		}
+		if err != nil {
+			return "", "", err
+		}
+	}
+	return askpass, pinentry, nil
+}
+
+// approverOrder is the configured order of the ways to ask, or the default.
+func approverOrder(cfg config.Config) []string {
+	if cfg.Approvers != nil {
+		return cfg.Approvers
+	}
+	return config.DefaultApprovers
+}
+
 // approvers builds the ways to ask, in the configured order (by default
 // vigil watch, then pinentry, then askpass, each if configured).
 func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.Logger) (approve.Chain, error) {
-	askpass := firstSet(o.approver, cfg.Askpass, os.Getenv("SSH_ASKPASS"))
-	pin := firstSet(o.pinentry, cfg.Pinentry)
-	order, explicit := cfg.Approvers, cfg.Approvers != nil
-	if !explicit {
-		order = config.DefaultApprovers
+	askpass, pin, err := approverPrograms(o, cfg)
+	if err != nil {
+		return nil, err
 	}
+	explicit := cfg.Approvers != nil
 	var chain approve.Chain
-	for _, name := range order {
+	for _, name := range approverOrder(cfg) {
 		switch name {
 		case config.ApproverTUI:
 			chain = append(chain, hub)
@@ -338,11 +365,7 @@ func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.
 				}
 				continue
 			}
-			path, err := executable(pin)
-			if err != nil {
-				return nil, err
-			}
-			chain = append(chain, &approve.Pinentry{Program: path, Env: approverEnv(), GrantFor: cfg.GrantFor})
+			chain = append(chain, &approve.Pinentry{Program: pin, Env: approverEnv(), GrantFor: cfg.GrantFor})
 		case config.ApproverAskpass:
 			if askpass == "" {
 				if explicit {
@@ -351,11 +374,7 @@ func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.
 				}
 				continue
 			}
-			path, err := executable(askpass)
-			if err != nil {
-				return nil, err
-			}
-			chain = append(chain, &approve.Askpass{Program: path, Env: approverEnv()})
+			chain = append(chain, &approve.Askpass{Program: askpass, Env: approverEnv()})
 		}
 	}
 	logger.Info("approvers", "order", chain.String(), "grant_for", cfg.GrantFor)

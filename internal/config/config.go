@@ -253,6 +253,13 @@ func Parse(text string) (Config, error) {
 		}
 		askpass = f.Askpass
 	}
+	// A relative path would name whatever is at that path in the
+	// directory vigil happens to start in (/ under systemd).
+	for _, p := range []struct{ key, path string }{{"askpass", askpass}, {"pinentry", f.Pinentry}} {
+		if p.path != "" && !filepath.IsAbs(p.path) {
+			return Config{}, fmt.Errorf("%s %q: want an absolute path", p.key, p.path)
+		}
+	}
 	if f.CooldownAfter < 0 {
 		return Config{}, fmt.Errorf("cooldown_after = %d: want 1 or more (0: the default, 3)", f.CooldownAfter)
 	}
