@@ -97,6 +97,10 @@ only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 	},
 }
 
+// defaultPromptTimeout is how long a prompt waits for a person when neither
+// --prompt-timeout nor the config file says.
+const defaultPromptTimeout = 60 * time.Second
+
 type serveOptions struct {
 	socket, approver, config string
 	auditDir, store          string
@@ -127,7 +131,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, 60*time.Second)
+	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, defaultPromptTimeout)
 	if promptTimeout < time.Second {
 		return fmt.Errorf("--prompt-timeout %v is too short for a person to answer (at least 1s)", promptTimeout)
 	}
