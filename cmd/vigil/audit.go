@@ -44,6 +44,9 @@ always visible to verify.
 		follow := fs.Bool("follow", false, "keep printing new records as they are written")
 		asJSON := fs.Bool("json", false, "print the records as stored, one JSON object per line")
 		return func(args []string, stdout, stderr io.Writer) error {
+			if err := negativeFlag(stderr, "since", *since); err != nil {
+				return err
+			}
 			d, err := auditDir(*dir)
 			if err != nil {
 				return err

@@ -92,6 +92,17 @@ only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 			if err := noArgs(args, stderr); err != nil {
 				return err
 			}
+			if err := negativeFlag(stderr, "lifetime", o.lifetime); err != nil {
+				return err
+			}
+			if err := negativeFlag(stderr, "prompt-timeout", o.promptTimeout); err != nil {
+				return err
+			}
+			// The config file refuses the same (prompt_timeout).
+			if o.promptTimeout != 0 && o.promptTimeout < time.Second {
+				fmt.Fprintf(stderr, "vigil: error: --prompt-timeout %v is too short for a person to answer (at least 1s)\n", o.promptTimeout)
+				return errUsage
+			}
 			return serve(o, stdout, stderr)
 		}
 	},
@@ -132,9 +143,6 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, defaultPromptTimeout)
-	if promptTimeout < time.Second {
-		return fmt.Errorf("--prompt-timeout %v is too short for a person to answer (at least 1s)", promptTimeout)
-	}
 
 	auditLog, err := openAudit(o.auditDir, cfg)
 	if err != nil {
