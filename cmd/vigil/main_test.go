@@ -33,6 +33,8 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"serve", "--prompt-timeout", "10ms", "--socket", filepath.Join(dir, "s")}, 2, "", "too short"},
 		{[]string{"serve", "--prompt-timeout", "-5s", "--config", filepath.Join(dir, "missing.toml"), "--socket", filepath.Join(dir, "s")}, 2, "", "--prompt-timeout -5s: a duration cannot be negative"},
 		{[]string{"serve", "--lifetime", "-1h", "--config", filepath.Join(dir, "missing.toml"), "--socket", filepath.Join(dir, "s")}, 2, "", "--lifetime -1h0m0s: a duration cannot be negative"},
+		{[]string{"serve", "-s", "-c", "--config", filepath.Join(dir, "missing.toml"), "--socket", filepath.Join(dir, "s")}, 2, "", "-s, -c and -f exclude each other"},
+		{[]string{"serve", "-c", "-f", "--config", filepath.Join(dir, "missing.toml"), "--socket", filepath.Join(dir, "s")}, 2, "", "-s, -c and -f exclude each other"},
 		{[]string{"audit", "--since", "-1h", "--dir", dir}, 2, "", "--since -1h0m0s: a duration cannot be negative"},
 		{[]string{"serve", "--config", filepath.Join(dir, "missing.toml")}, 1, "", "vigil: error: config"},
 		{[]string{"serve", "--approver", dir, "--socket", filepath.Join(dir, "s")}, 1, "", "not an executable file"},

@@ -92,6 +92,9 @@ only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 			if err := noArgs(args, stderr); err != nil {
 				return err
 			}
+			if err := oneShell(o, stderr); err != nil {
+				return err
+			}
 			if err := negativeFlag(stderr, "lifetime", o.lifetime); err != nil {
 				return err
 			}
@@ -540,6 +543,22 @@ func firstDuration(vals ...time.Duration) time.Duration {
 		}
 	}
 	return 0
+}
+
+// oneShell refuses more than one of -s, -c and -f (vigil serve and vigil
+// env): which syntax wins would otherwise be an accident of the code.
+func oneShell(o *serveOptions, stderr io.Writer) error {
+	n := 0
+	for _, set := range []bool{o.sh, o.csh, o.fish} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		fmt.Fprintln(stderr, "vigil: error: -s, -c and -f exclude each other")
+		return errUsage
+	}
+	return nil
 }
 
 // exportLine says how to point a shell at the socket, in the syntax asked for.
