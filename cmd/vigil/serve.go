@@ -43,7 +43,8 @@ var serveCommand = &command{
   SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;
 on stdout (csh syntax with -c, fish with -f), so that eval "$(vigil serve &)"
 works. Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe
-keys, remove the socket, exit 0. SIGHUP: re-read the rules.
+keys, remove the socket, exit 0. SIGHUP: re-read the rules and offers; other
+settings take effect at the next start, and the log names any that changed.
 
 Every signature needs a decision: a rule in the config file, a grant, or a
 person's yes. For each prompt vigil asks through the first approver that can
@@ -234,11 +235,16 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Caught from before the socket line is printed: SIGHUP's default
+	// action would end an agent that its user already points clients at.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fmt.Fprint(stdout, exportLine(o, socket))
 	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout, "rules", len(cfg.Rules))
 	ag := agent.New(acfg)
 	hub.Grants = ag
-	go reloadOnHangup(ctx, o.config, ag, auditLog, logger)
+	go reloadOnHangup(ctx, hup, o.config, cfg, ag, auditLog, logger)
 	controlDone := make(chan struct{})
 	go func() {
 		defer close(controlDone)
@@ -257,11 +263,10 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 }
 
 // reloadOnHangup re-reads the rules on SIGHUP. A file that does not parse
-// keeps the rules in force, and the log says why.
-func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *audit.Log, logger *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// keeps the rules in force, and the log says why. Other settings take
+// effect at the next start (inForce holds the ones read then), and the log
+// names those that changed, so that nobody believes they apply.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, explicit string, inForce config.Config, ag *agent.Agent, log *audit.Log, logger *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -277,6 +282,10 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 		ag.SetRules(cfg.Rules)
 		ag.SetOffers(cfg.Offers, cfg.OfferNone)
 		logger.Info("config reloaded", "rules", len(cfg.Rules))
+		if changed := inForce.NeedRestart(cfg); len(changed) > 0 {
+			logger.Warn("config reload applies rules and offers only: restart vigil for the other changed settings",
+				"settings", strings.Join(changed, ","))
+		}
 		log.Append(audit.Event{Kind: audit.KindConfigReloaded, Decision: audit.Allowed,
 			Detail: words.Count(len(cfg.Rules), "rule")})
 	}

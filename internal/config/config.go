@@ -53,6 +53,36 @@ type Config struct {
 	Notify bool
 }
 
+// NeedRestart names, by their keys in the file, the settings that differ
+// between c (the configuration in force) and next: every setting but the
+// rules and offers, which a running agent re-reads on SIGHUP.
+func (c Config) NeedRestart(next Config) []string {
+	var keys []string
+	diff := func(key string, changed bool) {
+		if changed {
+			keys = append(keys, key)
+		}
+	}
+	diff("socket", c.Socket != next.Socket)
+	diff("approver", !slices.Equal(c.Approvers, next.Approvers))
+	diff("askpass", c.Askpass != next.Askpass)
+	diff("pinentry", c.Pinentry != next.Pinentry)
+	diff("grant_for", c.GrantFor != next.GrantFor)
+	diff("grant_uses", c.GrantUses != next.GrantUses)
+	diff("cooldown_after", c.CooldownStrikes != next.CooldownStrikes)
+	diff("cooldown", c.CooldownPeriod != next.CooldownPeriod)
+	diff("prompt_timeout", c.PromptTimeout != next.PromptTimeout)
+	diff("lifetime", c.Lifetime != next.Lifetime)
+	diff("audit_dir", c.AuditDir != next.AuditDir)
+	diff("on_audit_failure", c.OnAuditFailure != next.OnAuditFailure)
+	diff("store_dir", c.StoreDir != next.StoreDir)
+	diff("unlock.idle_timeout", c.Unlock.IdleTimeout != next.Unlock.IdleTimeout)
+	diff("unlock.max_lifetime", c.Unlock.MaxLifetime != next.Unlock.MaxLifetime)
+	diff("unlock.max_signatures", c.Unlock.MaxSignatures != next.Unlock.MaxSignatures)
+	diff("notify", c.Notify != next.Notify)
+	return keys
+}
+
 // Unlock holds the limits of the unlock window. A zero field means no
 // limit; fields left out of the file take DefaultUnlock's values.
 type Unlock struct {

@@ -126,3 +126,55 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestNeedRestart changes each setting in turn: every one but the rules and
+// offers must be named, so that a setting added later is not silently left
+// out of the SIGHUP warning.
+func TestNeedRestart(t *testing.T) {
+	reloaded := map[string]bool{"Rules": true, "Offers": true, "OfferNone": true}
+	base, err := Parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changeable func(v reflect.Value, name string)
+	changeable = func(v reflect.Value, name string) {
+		for i := range v.NumField() {
+			f, field := v.Field(i), name+v.Type().Field(i).Name
+			if f.Kind() == reflect.Struct {
+				changeable(f, field+".")
+				continue
+			}
+			if reloaded[field] {
+				continue
+			}
+			saved := reflect.ValueOf(f.Interface())
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString(f.String() + "x")
+			case reflect.Int, reflect.Int64:
+				f.SetInt(f.Int() + 1)
+			case reflect.Bool:
+				f.SetBool(!f.Bool())
+			case reflect.Slice:
+				f.Set(reflect.ValueOf([]string{"tui"}))
+			default:
+				t.Fatalf("%s: a %v field: teach this test to change it", field, f.Kind())
+			}
+			next := reflect.ValueOf(&base).Elem().Interface().(Config)
+			f.Set(saved)
+			if keys := base.NeedRestart(next); len(keys) != 1 {
+				t.Errorf("%s changed: NeedRestart = %q, want one key", field, keys)
+			}
+		}
+	}
+	changeable(reflect.ValueOf(&base).Elem(), "")
+	for _, text := range []string{"[[rule]]\naction = \"deny\"\n", "offer_default = \"none\"\n[[offer]]\nhosts = [\"x\"]\n"} {
+		next, err := Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys := base.NeedRestart(next); len(keys) != 0 {
+			t.Errorf("rules or offers changed (%q): NeedRestart = %q, want none", text, keys)
+		}
+	}
+}

@@ -61,3 +61,32 @@ func TestConfigWritableByOthers(t *testing.T) {
 		t.Errorf("vigil check of a config in a world-writable directory: want exit 1 naming the directory, got %v", r)
 	}
 }
+
+// TestReloadNamesSettingsNeedingRestart: SIGHUP applies the rules and
+// offers only, so a reload after other settings changed logs one warning
+// naming them; a reload of rules alone logs none.
+func TestReloadNamesSettingsNeedingRestart(t *testing.T) {
+	t.Parallel()
+	bin := needVigil(t)
+	ap := newApprover(t, "approve")
+	cfg := filepath.Join(shortTempDir(t), "config.toml")
+	const rule = "[[rule]]\npurpose = \"file\"\naction = \"allow\"\n"
+	reloadRules(t, nil, cfg, "askpass = \""+ap.path+"\"\n")
+	a, err := launchVigil(t, bin, filepath.Join(shortTempDir(t), "agent.sock"), nil, "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const warning = "config reload applies rules and offers only"
+	reloadRules(t, a, cfg, "askpass = \""+ap.path+"\"\n"+rule)
+	if log := a.p.stderr.String(); strings.Contains(log, warning) {
+		t.Errorf("reload of rules alone warned about a restart:\n%s", log)
+	}
+	reloadRules(t, a, cfg, "askpass = \"/bin/false\"\ngrant_uses = 2\n[unlock]\nmax_signatures = 3\n"+rule)
+	log := a.p.stderr.String()
+	if n := strings.Count(log, warning); n != 1 {
+		t.Fatalf("reload after other settings changed: %d warnings, want 1:\n%s", n, log)
+	}
+	if !strings.Contains(log, `settings=askpass,grant_uses,unlock.max_signatures`) {
+		t.Errorf("the warning does not name askpass, grant_uses and unlock.max_signatures:\n%s", log)
+	}
+}
