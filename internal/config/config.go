@@ -214,18 +214,28 @@ func Parse(text string) (Config, error) {
 	var f file
 	md, err := toml.Decode(text, &f)
 	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return Config{}, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
+		// A value of the wrong type first: the library's own message
+		// speaks of Go types.
+		if terr, ok := typeError(text, md); ok {
+			return Config{}, terr
 		}
-		return Config{}, err
+		var perr toml.ParseError
+		if !errors.As(err, &perr) {
+			return Config{}, err
+		}
+		// Keys known means the text parsed, and the error is about
+		// the value of LastKey; a syntax error has no key of its own.
+		if len(md.Keys()) > 0 && perr.LastKey != "" {
+			return Config{}, fmt.Errorf("line %d: %s: %s", perr.Position.Line, perr.LastKey, perr.Message)
+		}
+		return Config{}, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
 	}
 	if undec := md.Undecoded(); len(undec) > 0 {
 		keys := make([]string, len(undec))
 		for i, k := range undec {
-			keys[i] = k.String()
+			keys[i] = linePrefix(text, md, k) + "unknown key " + k.String()
 		}
-		return Config{}, fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+		return Config{}, errors.New(strings.Join(keys, "; "))
 	}
 	if f.PromptTimeout.Duration != 0 && f.PromptTimeout.Duration < time.Second {
 		return Config{}, fmt.Errorf("prompt_timeout %v is too short for a person to answer (at least 1s)", f.PromptTimeout.Duration)

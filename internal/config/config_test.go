@@ -21,7 +21,17 @@ func TestParse(t *testing.T) {
 		{name: "empty", text: ""},
 		{name: "all", text: "socket = \"/tmp/a.sock\"\napprover = \"/usr/bin/ssh-askpass\"\nprompt_timeout = \"30s\"\nlifetime = \"1h\"\n",
 			want: Config{Socket: "/tmp/a.sock", Askpass: "/usr/bin/ssh-askpass", PromptTimeout: 30 * time.Second, Lifetime: time.Hour}},
-		{name: "unknown key", text: "prompt_timout = \"30s\"", err: "unknown key(s): prompt_timout"},
+		{name: "unknown key", text: "prompt_timout = \"30s\"", err: "line 1: unknown key prompt_timout"},
+		{name: "unknown keys", text: "[unlock]\nidle = \"1m\"\n[[offer]]\nhosts = [\"x\"]\n\nprompt_timeout = \"1s\"\n",
+			err: "line 2: unknown key unlock.idle; line 6: unknown key offer.prompt_timeout"},
+		{name: "unknown key in the second rule", text: "[[rule]]\naction = \"allow\"\n[[rule]]\naction = \"deny\"\nprogram = \"x\"\n",
+			err: "line 5: unknown key rule.program"},
+		{name: "string for an integer", text: "\ngrant_uses = \"2\"\n", err: "line 2: grant_uses: want an integer, not a string"},
+		{name: "string for a boolean", text: "notify = \"yes\"\n", err: "line 1: notify: want true or false, not a string"},
+		{name: "integer for a duration", text: "lifetime = 5\n", err: `line 1: lifetime: want a duration in quotes, such as "10m", not an integer`},
+		{name: "string for a table", text: "unlock = \"x\"\n", err: "line 1: unlock: want a table, not a string"},
+		{name: "wrong type in a table", text: "[unlock]\nmax_signatures = true\n", err: "line 2: unlock.max_signatures: want an integer, not true or false"},
+		{name: "bad duration names its key", text: "[unlock]\nidle_timeout = \"soon\"\n", err: `line 2: unlock.idle_timeout: "soon" is not a duration`},
 		{name: "bad duration", text: "prompt_timeout = \"soon\"", err: "not a duration"},
 		{name: "negative", text: "lifetime = \"-1s\"", err: "negative"},
 		{name: "too short", text: "prompt_timeout = \"10ms\"", err: "too short"},
@@ -119,6 +129,8 @@ func TestLoadMissing(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("prompt_timeout = \"30s\"\n")
 	f.Add("socket = \"x\"\n[table]\n")
+	f.Add("[[rule]]\naction = \"allow\"\n[[rule]]\nprogram = 1\n[unlock]\nmax_signatures = \"3\"\n")
+	f.Add("a.\"b,c\".d = 1\n[[x.y]]\nz = []\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		c, err := Parse(text)
 		if err == nil && (c.PromptTimeout < 0 || c.Lifetime < 0) {
