@@ -31,6 +31,7 @@ func TestParse(t *testing.T) {
 		{name: "integer for a duration", text: "lifetime = 5\n", err: `line 1: lifetime: want a duration in quotes, such as "10m", not an integer`},
 		{name: "string for a table", text: "unlock = \"x\"\n", err: "line 1: unlock: want a table, not a string"},
 		{name: "wrong type in a table", text: "[unlock]\nmax_signatures = true\n", err: "line 2: unlock.max_signatures: want an integer, not true or false"},
+		{name: "integer in a list of strings", text: "[[offer]]\nhosts = [\"x\"]\n[[offer]]\nhosts = [\"y\", 1]\n", err: "line 4: offer.hosts: want a list of strings, not a list holding an integer"},
 		{name: "bad duration names its key", text: "[unlock]\nidle_timeout = \"soon\"\n", err: `line 2: unlock.idle_timeout: "soon" is not a duration`},
 		{name: "bad duration", text: "prompt_timeout = \"soon\"", err: "not a duration"},
 		{name: "negative", text: "lifetime = \"-1s\"", err: "negative"},
@@ -97,6 +98,9 @@ func TestParse(t *testing.T) {
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("Parse error = %v, want one containing %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "toml:") {
+					t.Errorf("Parse error = %v: the library's wording, not vigil's", err)
 				}
 				return
 			}

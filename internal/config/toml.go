@@ -92,12 +92,68 @@ func typeError(text string, md toml.MetaData) (err error, ok bool) {
 			continue
 		}
 		want, got := wantType(t), md.Type(key...)
+		if want == "Array" && got == "Array" && t.Elem().Kind() == reflect.String {
+			if e := nonString(text, key); e != "" {
+				return fmt.Errorf("%s%s: want a list of strings, not a list holding %s", linePrefix(text, md, key), key, e), true
+			}
+		}
 		if want == "" || want == got || want == "Duration" && got == "String" {
 			continue
 		}
 		return fmt.Errorf("%s%s: want %s, not %s", linePrefix(text, md, key), key, tomlTypes[want], tomlTypes[got]), true
 	}
 	return nil, false
+}
+
+// nonString names the type of the first element of the list at key that
+// is not a string, or returns "": the metadata has no types for elements.
+func nonString(text string, key toml.Key) string {
+	var m map[string]any
+	if _, err := toml.Decode(text, &m); err != nil {
+		return ""
+	}
+	for _, v := range values(m, key) {
+		list, _ := v.([]any)
+		for _, e := range list {
+			switch e.(type) {
+			case string:
+			case int64:
+				return tomlTypes["Integer"]
+			case float64:
+				return tomlTypes["Float"]
+			case bool:
+				return tomlTypes["Bool"]
+			case []any:
+				return tomlTypes["Array"]
+			case map[string]any:
+				return tomlTypes["Hash"]
+			default:
+				return tomlTypes["Datetime"]
+			}
+		}
+	}
+	return ""
+}
+
+// values are the values of key in v, one for each table of a list of
+// tables on the way.
+func values(v any, key toml.Key) []any {
+	if len(key) == 0 {
+		return []any{v}
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if x, ok := v[key[0]]; ok {
+			return values(x, key[1:])
+		}
+	case []map[string]any:
+		var all []any
+		for _, m := range v {
+			all = append(all, values(m, key)...)
+		}
+		return all
+	}
+	return nil
 }
 
 // probe refuses to be decoded: decoding a file into a struct that has one
