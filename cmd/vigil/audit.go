@@ -53,6 +53,9 @@ refuses to start and names the first. Reading and verifying take no lock.
 			if err := noArgs(args, stderr); err != nil {
 				return err
 			}
+			if err := negativeFlag(stderr, "since", *since); err != nil {
+				return err
+			}
 			d, err := auditDir(*dir)
 			if err != nil {
 				return err

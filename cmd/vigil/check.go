@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/vigil-agent/vigil/internal/config"
 	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 	"github.com/vigil-agent/vigil/internal/words"
@@ -17,9 +19,10 @@ var checkCommand = &command{
 	name:     "check",
 	synopsis: "[--config FILE]",
 	summary:  "validate the config file and print the rules",
-	help: `Validates the configuration file and prints its settings and rules as vigil
-understands them. Exit status 1 if the file is invalid; the message names the
-line or the rule.
+	help: `Validates the configuration file as vigil serve does at start (including
+that the askpass and pinentry programs it would use can be run), and prints
+its settings and rules as vigil understands them. Exit status 1 if the file
+is invalid; the message names the line or the rule.
 
 ` + configFileDoc,
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -38,26 +41,54 @@ func check(path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Paths, globs and host patterns are the config file's text, which can
-	// hold any character: escaped, never raw to a terminal.
+	// What serve would refuse at start, with no flags to override the file.
+	askpass, pinentry, err := approverPrograms(&serveOptions{}, cfg)
+	if err != nil {
+		return err
+	}
+	// Each setting as it is in force, defaults included: "(default)" alone
+	// would hide what vigil does, and a zero can mean "off". Paths, globs
+	// and host patterns are the config file's text, which can hold any
+	// character: escaped, never raw to a terminal.
 	show := func(name, v string) {
-		if v == "" {
-			v = "(default)"
-		}
 		fmt.Fprintf(stdout, "%-17s %s\n", name, sanitize.Line(v, 0))
 	}
-	dur := func(d time.Duration) string {
-		if d == 0 {
-			return ""
+	orDefault := func(set string, dflt func() (string, error)) string {
+		if set != "" {
+			return set
 		}
-		return d.String()
+		d, err := dflt()
+		if err != nil {
+			return "(none: " + err.Error() + ")"
+		}
+		return d + " (default)"
 	}
-	show("socket", cfg.Socket)
-	show("approver", strings.Join(cfg.Approvers, ", "))
-	show("askpass", cfg.Askpass)
-	show("pinentry", cfg.Pinentry)
-	show("prompt_timeout", dur(cfg.PromptTimeout))
-	show("grant_for", dur(cfg.GrantFor))
+	show("socket", orDefault(cfg.Socket, func() (string, error) {
+		p, _, err := socketPath("", "")
+		return p, err
+	}))
+	show("approver", orDefault(strings.Join(cfg.Approvers, ", "), func() (string, error) {
+		return strings.Join(config.DefaultApprovers, ", "), nil
+	}))
+	program := func(name, path string) string {
+		switch {
+		case path == "":
+			return "none"
+		case !slices.Contains(approverOrder(cfg), name):
+			return path + " (unused: the approver list leaves out " + name + ")"
+		case name == config.ApproverAskpass && cfg.Askpass == "":
+			return path + " (from SSH_ASKPASS)"
+		}
+		return path
+	}
+	show("askpass", program(config.ApproverAskpass, askpass))
+	show("pinentry", program(config.ApproverPinentry, pinentry))
+	show("prompt_timeout", cmp.Or(cfg.PromptTimeout, defaultPromptTimeout).String())
+	grantFor := cfg.GrantFor.String()
+	if cfg.GrantFor == 0 {
+		grantFor += ` (no "allow for" button)`
+	}
+	show("grant_for", grantFor)
 	uses := "any number until it expires"
 	if cfg.GrantUses > 0 {
 		uses = fmt.Sprint(cfg.GrantUses)
@@ -65,10 +96,14 @@ func check(path string, stdout io.Writer) error {
 	show("grant_uses", uses)
 	show("cooldown", fmt.Sprintf("after %s in a row, refuse that program for %v",
 		words.Count(cmp.Or(cfg.CooldownStrikes, policy.DefaultStrikes), "denied or unanswered prompt"), cmp.Or(cfg.CooldownPeriod, policy.DefaultCooldown)))
-	show("lifetime", dur(cfg.Lifetime))
-	show("audit_dir", cfg.AuditDir)
-	show("on_audit_failure", cfg.OnAuditFailure)
-	show("store_dir", cfg.StoreDir)
+	lifetime := cfg.Lifetime.String()
+	if cfg.Lifetime == 0 {
+		lifetime += " (keys added without ssh-add -t are kept)"
+	}
+	show("lifetime", lifetime)
+	show("audit_dir", orDefault(cfg.AuditDir, defaultAuditDir))
+	show("on_audit_failure", orDefault(cfg.OnAuditFailure, func() (string, error) { return "refuse", nil }))
+	show("store_dir", orDefault(cfg.StoreDir, func() (string, error) { return storeDir("") }))
 	notifications := "off"
 	if cfg.Notify {
 		notifications = "on, when vigil runs in a desktop session (DBUS_SESSION_BUS_ADDRESS)"

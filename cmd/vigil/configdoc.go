@@ -12,11 +12,13 @@ import (
 // indented by two spaces are shown as they are; the others are prose.
 const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config.toml
 (~/.config/vigil/config.toml) unless --config says otherwise. Unknown keys are
-errors.
+errors. Its rules decide what is signed without asking, so the file and its
+directory must be owned by you (or root) and writable by nobody else: vigil
+refuses them otherwise.
   socket = "PATH"            # as vigil serve --socket
   approver = ["pinentry", "askpass", "tui"]  # the ways to ask, in order (this is the default)
-  askpass = "PROGRAM"        # as vigil serve --approver
-  pinentry = "PROGRAM"       # as vigil serve --pinentry
+  askpass = "/PATH/PROGRAM"  # as vigil serve --approver (an absolute path)
+  pinentry = "/PATH/PROGRAM" # as vigil serve --pinentry (an absolute path)
   grant_for = "5m"           # what pinentry's "Allow for ..." button grants; "0s": no such button
   grant_uses = 0             # how many signatures a grant covers at most; 0: any until it expires
   cooldown_after = 3         # denied or unanswered prompts in a row for one program, after which

@@ -36,9 +36,8 @@ agent answers there (a socket that systemd holds for vigil starts it).
 			if err := noArgs(args, stderr); err != nil {
 				return err
 			}
-			if n := countTrue(o.sh, o.csh, o.fish); n > 1 {
-				fmt.Fprintln(stderr, "vigil: error: -s, -c and -f exclude each other")
-				return errUsage
+			if err := oneShell(o, stderr); err != nil {
+				return err
 			}
 			cfg, err := loadConfig(*cfgPath)
 			if err != nil {
@@ -73,14 +72,4 @@ func agentAnswers(sock string) error {
 			"  (if systemd runs vigil, journalctl --user -u vigil says why)", sock, err)
 	}
 	return nil
-}
-
-func countTrue(bs ...bool) int {
-	n := 0
-	for _, b := range bs {
-		if b {
-			n++
-		}
-	}
-	return n
 }

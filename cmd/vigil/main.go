@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // version is set by release builds (scripts/release.sh) with
@@ -207,6 +208,16 @@ func help(args []string, stdout io.Writer) error {
 func noArgs(args []string, stderr io.Writer) error {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "vigil: error: unexpected argument %q\n", args[0])
+		return errUsage
+	}
+	return nil
+}
+
+// negativeFlag refuses a negative duration flag as bad usage, as the config
+// file refuses a negative duration: none of vigil's durations runs backwards.
+func negativeFlag(stderr io.Writer, name string, d time.Duration) error {
+	if d < 0 {
+		fmt.Fprintf(stderr, "vigil: error: --%s %v: a duration cannot be negative\n", name, d)
 		return errUsage
 	}
 	return nil

@@ -44,7 +44,8 @@ var serveCommand = &command{
   SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;
 on stdout (csh syntax with -c, fish with -f), so that eval "$(vigil serve &)"
 works. Logs go to stderr. SIGINT or SIGTERM: stop, cancel open prompts, wipe
-keys, remove the socket, exit 0. SIGHUP: re-read the rules.
+keys, remove the socket, exit 0. SIGHUP: re-read the rules and offers; other
+settings take effect at the next start, and the log names any that changed.
 
 Every signature needs a decision: a rule in the config file, a grant, or a
 person's yes. For each prompt vigil asks through the first approver that can
@@ -93,10 +94,28 @@ only the user running vigil may open it; --socket takes \\.\pipe\NAME.
 			if err := noArgs(args, stderr); err != nil {
 				return err
 			}
+			if err := oneShell(o, stderr); err != nil {
+				return err
+			}
+			if err := negativeFlag(stderr, "lifetime", o.lifetime); err != nil {
+				return err
+			}
+			if err := negativeFlag(stderr, "prompt-timeout", o.promptTimeout); err != nil {
+				return err
+			}
+			// The config file refuses the same (prompt_timeout).
+			if o.promptTimeout != 0 && o.promptTimeout < time.Second {
+				fmt.Fprintf(stderr, "vigil: error: --prompt-timeout %v is too short for a person to answer (at least 1s)\n", o.promptTimeout)
+				return errUsage
+			}
 			return serve(o, stdout, stderr)
 		}
 	},
 }
+
+// defaultPromptTimeout is how long a prompt waits for a person when neither
+// --prompt-timeout nor the config file says.
+const defaultPromptTimeout = 60 * time.Second
 
 type serveOptions struct {
 	socket, approver, config string
@@ -128,10 +147,7 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, 60*time.Second)
-	if promptTimeout < time.Second {
-		return fmt.Errorf("--prompt-timeout %v is too short for a person to answer (at least 1s)", promptTimeout)
-	}
+	promptTimeout := firstDuration(o.promptTimeout, cfg.PromptTimeout, defaultPromptTimeout)
 
 	auditLog, err := openAudit(o.auditDir, cfg)
 	if err != nil {
@@ -225,11 +241,16 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Caught from before the socket line is printed: SIGHUP's default
+	// action would end an agent that its user already points clients at.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fmt.Fprint(stdout, exportLine(o, socket))
 	logger.Info("listening", "socket", socket, "pid", os.Getpid(), "prompt_timeout", promptTimeout, "rules", len(cfg.Rules))
 	ag := agent.New(acfg)
 	hub.Grants = ag
-	go reloadOnHangup(ctx, o.config, ag, auditLog, logger)
+	go reloadOnHangup(ctx, hup, o.config, cfg, ag, auditLog, logger)
 	controlDone := make(chan struct{})
 	go func() {
 		defer close(controlDone)
@@ -248,11 +269,10 @@ func serve(o *serveOptions, stdout, stderr io.Writer) error {
 }
 
 // reloadOnHangup re-reads the rules on SIGHUP. A file that does not parse
-// keeps the rules in force, and the log says why.
-func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *audit.Log, logger *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// keeps the rules in force, and the log says why. Other settings take
+// effect at the next start (inForce holds the ones read then), and the log
+// names those that changed, so that nobody believes they apply.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, explicit string, inForce config.Config, ag *agent.Agent, log *audit.Log, logger *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -268,6 +288,10 @@ func reloadOnHangup(ctx context.Context, explicit string, ag *agent.Agent, log *
 		ag.SetRules(cfg.Rules)
 		ag.SetOffers(cfg.Offers, cfg.OfferNone)
 		logger.Info("config reloaded", "rules", len(cfg.Rules))
+		if changed := inForce.NeedRestart(cfg); len(changed) > 0 {
+			logger.Warn("config reload applies rules and offers only: restart vigil for the other changed settings",
+				"settings", strings.Join(changed, ","))
+		}
 		log.Append(audit.Event{Kind: audit.KindConfigReloaded, Decision: audit.Allowed,
 			Detail: words.Count(len(cfg.Rules), "rule")})
 	}
@@ -322,17 +346,44 @@ func executable(program string) (string, error) {
 	return path, nil
 }
 
+// approverPrograms resolves the askpass and pinentry programs the approver
+// order uses ("" for one not configured) and refuses one that cannot be
+// run. vigil check runs it too, so that it accepts only what serve does.
+func approverPrograms(o *serveOptions, cfg config.Config) (askpass, pinentry string, err error) {
+	askpass = firstSet(o.approver, cfg.Askpass, os.Getenv("SSH_ASKPASS"))
+	pinentry = firstSet(o.pinentry, cfg.Pinentry)
+	for _, name := range approverOrder(cfg) {
+		switch {
+		case name == config.ApproverAskpass && askpass != "":
+			askpass, err = executable(askpass)
+		case name == config.ApproverPinentry && pinentry != "":
+			pinentry, err = executable(pinentry)
+		}
+		if err != nil {
+			return "", "", err
+		}
+	}
+	return askpass, pinentry, nil
+}
+
+// approverOrder is the configured order of the ways to ask, or the default.
+func approverOrder(cfg config.Config) []string {
+	if cfg.Approvers != nil {
+		return cfg.Approvers
+	}
+	return config.DefaultApprovers
+}
+
 // approvers builds the ways to ask, in the configured order (by default
 // vigil watch, then pinentry, then askpass, each if configured).
 func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.Logger) (approve.Chain, error) {
-	askpass := firstSet(o.approver, cfg.Askpass, os.Getenv("SSH_ASKPASS"))
-	pin := firstSet(o.pinentry, cfg.Pinentry)
-	order, explicit := cfg.Approvers, cfg.Approvers != nil
-	if !explicit {
-		order = config.DefaultApprovers
+	askpass, pin, err := approverPrograms(o, cfg)
+	if err != nil {
+		return nil, err
 	}
+	explicit := cfg.Approvers != nil
 	var chain approve.Chain
-	for _, name := range order {
+	for _, name := range approverOrder(cfg) {
 		switch name {
 		case config.ApproverTUI:
 			chain = append(chain, hub)
@@ -344,11 +395,7 @@ func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.
 				}
 				continue
 			}
-			path, err := executable(pin)
-			if err != nil {
-				return nil, err
-			}
-			chain = append(chain, &approve.Pinentry{Program: path, Env: approverEnv(), GrantFor: cfg.GrantFor})
+			chain = append(chain, &approve.Pinentry{Program: pin, Env: approverEnv(), GrantFor: cfg.GrantFor})
 		case config.ApproverAskpass:
 			if askpass == "" {
 				if explicit {
@@ -357,11 +404,7 @@ func approvers(o *serveOptions, cfg config.Config, hub *watch.Hub, logger *slog.
 				}
 				continue
 			}
-			path, err := executable(askpass)
-			if err != nil {
-				return nil, err
-			}
-			chain = append(chain, &approve.Askpass{Program: path, Env: approverEnv()})
+			chain = append(chain, &approve.Askpass{Program: askpass, Env: approverEnv()})
 		}
 	}
 	logger.Info("approvers", "order", chain.String(), "grant_for", cfg.GrantFor)
@@ -523,6 +566,22 @@ func firstDuration(vals ...time.Duration) time.Duration {
 		}
 	}
 	return 0
+}
+
+// oneShell refuses more than one of -s, -c and -f (vigil serve and vigil
+// env): which syntax wins would otherwise be an accident of the code.
+func oneShell(o *serveOptions, stderr io.Writer) error {
+	n := 0
+	for _, set := range []bool{o.sh, o.csh, o.fish} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		fmt.Fprintln(stderr, "vigil: error: -s, -c and -f exclude each other")
+		return errUsage
+	}
+	return nil
 }
 
 // exportLine says how to point a shell at the socket, in the syntax asked for.

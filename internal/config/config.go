@@ -6,14 +6,17 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/vigil-agent/vigil/internal/fileperm"
 	"github.com/vigil-agent/vigil/internal/policy"
 )
 
@@ -48,6 +51,36 @@ type Config struct {
 	// Notify: desktop notifications when there is a session bus (the
 	// default); false turns them off.
 	Notify bool
+}
+
+// NeedRestart names, by their keys in the file, the settings that differ
+// between c (the configuration in force) and next: every setting but the
+// rules and offers, which a running agent re-reads on SIGHUP.
+func (c Config) NeedRestart(next Config) []string {
+	var keys []string
+	diff := func(key string, changed bool) {
+		if changed {
+			keys = append(keys, key)
+		}
+	}
+	diff("socket", c.Socket != next.Socket)
+	diff("approver", !slices.Equal(c.Approvers, next.Approvers))
+	diff("askpass", c.Askpass != next.Askpass)
+	diff("pinentry", c.Pinentry != next.Pinentry)
+	diff("grant_for", c.GrantFor != next.GrantFor)
+	diff("grant_uses", c.GrantUses != next.GrantUses)
+	diff("cooldown_after", c.CooldownStrikes != next.CooldownStrikes)
+	diff("cooldown", c.CooldownPeriod != next.CooldownPeriod)
+	diff("prompt_timeout", c.PromptTimeout != next.PromptTimeout)
+	diff("lifetime", c.Lifetime != next.Lifetime)
+	diff("audit_dir", c.AuditDir != next.AuditDir)
+	diff("on_audit_failure", c.OnAuditFailure != next.OnAuditFailure)
+	diff("store_dir", c.StoreDir != next.StoreDir)
+	diff("unlock.idle_timeout", c.Unlock.IdleTimeout != next.Unlock.IdleTimeout)
+	diff("unlock.max_lifetime", c.Unlock.MaxLifetime != next.Unlock.MaxLifetime)
+	diff("unlock.max_signatures", c.Unlock.MaxSignatures != next.Unlock.MaxSignatures)
+	diff("notify", c.Notify != next.Notify)
+	return keys
 }
 
 // Unlock holds the limits of the unlock window. A zero field means no
@@ -118,12 +151,31 @@ func (d *duration) UnmarshalText(b []byte) error {
 }
 
 // Load reads the file at path. If missingOK and the file does not exist,
-// it returns an empty Config.
+// it returns an empty Config. A file or directory that another user could
+// write is refused: its allow rules decide what is signed without asking.
 func Load(path string, missingOK bool) (Config, error) {
-	b, err := os.ReadFile(path)
+	if err := checkDirs(path); err != nil {
+		return Config{}, err
+	}
+	f, err := os.Open(path)
 	if missingOK && errors.Is(err, fs.ErrNotExist) {
 		return Config{Unlock: DefaultUnlock, GrantFor: 5 * time.Minute, Notify: true}, nil
 	}
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Config{}, fmt.Errorf("config: %s is not a regular file", path)
+	}
+	if err := fileperm.CheckRootOwnedOK(fi, 0o644); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w: another user could change the rules (chmod go-w, or chown it)", path, err)
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -134,23 +186,56 @@ func Load(path string, missingOK bool) (Config, error) {
 	return c, nil
 }
 
+// checkDirs refuses the config file's directory, and its target's if it
+// is a symlink, when another user could write it: whoever can write the
+// directory can put another file in its place.
+func checkDirs(path string) error {
+	dirs := []string{filepath.Dir(path)}
+	if target, err := filepath.EvalSymlinks(path); err == nil && filepath.Dir(target) != dirs[0] {
+		dirs = append(dirs, filepath.Dir(target))
+	}
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if err := fileperm.CheckRootOwnedOK(fi, 0o755); err != nil {
+			return fmt.Errorf("config: directory %s: %w: another user could replace the config file (chmod go-w, or chown it)", dir, err)
+		}
+	}
+	return nil
+}
+
 // Parse reads a configuration from TOML text.
 func Parse(text string) (Config, error) {
 	var f file
 	md, err := toml.Decode(text, &f)
 	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return Config{}, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
+		// A value of the wrong type first: the library's own message
+		// speaks of Go types.
+		if terr, ok := typeError(text, md); ok {
+			return Config{}, terr
 		}
-		return Config{}, err
+		var perr toml.ParseError
+		if !errors.As(err, &perr) {
+			return Config{}, err
+		}
+		// Keys known means the text parsed, and the error is about
+		// the value of LastKey; a syntax error has no key of its own.
+		if len(md.Keys()) > 0 && perr.LastKey != "" {
+			return Config{}, fmt.Errorf("line %d: %s: %s", perr.Position.Line, perr.LastKey, perr.Message)
+		}
+		return Config{}, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
 	}
 	if undec := md.Undecoded(); len(undec) > 0 {
 		keys := make([]string, len(undec))
 		for i, k := range undec {
-			keys[i] = k.String()
+			keys[i] = linePrefix(text, md, k) + "unknown key " + k.String()
 		}
-		return Config{}, fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+		return Config{}, errors.New(strings.Join(keys, "; "))
 	}
 	if f.PromptTimeout.Duration != 0 && f.PromptTimeout.Duration < time.Second {
 		return Config{}, fmt.Errorf("prompt_timeout %v is too short for a person to answer (at least 1s)", f.PromptTimeout.Duration)
@@ -207,6 +292,13 @@ func Parse(text string) (Config, error) {
 			return Config{}, errors.New("approver names a program and askpass names another: keep askpass, and list approver names")
 		}
 		askpass = f.Askpass
+	}
+	// A relative path would name whatever is at that path in the
+	// directory vigil happens to start in (/ under systemd).
+	for _, p := range []struct{ key, path string }{{"askpass", askpass}, {"pinentry", f.Pinentry}} {
+		if p.path != "" && !filepath.IsAbs(p.path) {
+			return Config{}, fmt.Errorf("%s %q: want an absolute path", p.key, p.path)
+		}
 	}
 	if f.CooldownAfter < 0 {
 		return Config{}, fmt.Errorf("cooldown_after = %d: want 1 or more (0: the default, 3)", f.CooldownAfter)

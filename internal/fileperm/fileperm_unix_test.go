@@ -48,3 +48,30 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRootOwnedOK(t *testing.T) {
+	me := os.Geteuid()
+	other := me + 1
+	if me == 0 {
+		other = 4242
+	}
+	tests := []struct {
+		name string
+		fi   info
+		ok   bool
+	}{
+		{"mine", info{0o644, me}, true},
+		{"root's", info{0o644, 0}, true},
+		{"root's but group-writable", info{0o664, 0}, false},
+		{"another user's", info{0o644, other}, false},
+	}
+	for _, tt := range tests {
+		err := CheckRootOwnedOK(tt.fi, 0o644)
+		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInsecure)) {
+			t.Errorf("%s: CheckRootOwnedOK = %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if tt.fi.uid == 0 && me != 0 && Check(tt.fi, 0o644) == nil {
+			t.Errorf("%s: Check accepts root's file; only CheckRootOwnedOK should", tt.name)
+		}
+	}
+}
