@@ -2,15 +2,12 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh/agent"
-
-	"github.com/vigil-agent/vigil/internal/vault"
 )
 
 // promptRecorder approves every signature, answers the key store's
@@ -52,17 +49,7 @@ func TestUnlockPromptShowsRequestFacts(t *testing.T) {
 		{"forwarded", true, "  FORWARDED from "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := vault.Open(vault.Config{Dir: filepath.Join(t.TempDir(), "store"), KDF: vault.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := v.Init([]byte("right")); err != nil {
-				t.Fatal(err)
-			}
-			e, err := v.Generate([]byte("right"), vault.Ed25519, "store key")
-			if err != nil {
-				t.Fatal(err)
-			}
+			v, e := newStore(t, "right")
 			ap := &promptRecorder{pass: "right"}
 			a, dial := serve(t, Config{Store: v, Approver: ap})
 			a.unlockDelay = func(int) time.Duration { return 0 }

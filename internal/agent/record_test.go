@@ -185,17 +185,7 @@ func (s *storeApprover) String() string { return "test askpass" }
 // passphrase leaves a failed one.
 func TestUnlockOnDemandRecorded(t *testing.T) {
 	self, _ := os.Executable()
-	v, err := vault.Open(vault.Config{Dir: filepath.Join(t.TempDir(), "store"), KDF: vault.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Init([]byte("right")); err != nil {
-		t.Fatal(err)
-	}
-	e, err := v.Generate([]byte("right"), vault.Ed25519, "store key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, e := newStore(t, "right")
 	log := &memAudit{}
 	ap := &storeApprover{pass: "right"}
 	a, dial := serve(t, Config{Audit: log, Store: v, Approver: ap})
@@ -269,4 +259,22 @@ type notifyAudit struct{ events chan audit.Event }
 func (n *notifyAudit) Append(e audit.Event) error {
 	n.events <- e
 	return nil
+}
+
+// newStore makes a key store, quick to unlock, whose passphrase is pass,
+// holding one ed25519 key commented "store key".
+func newStore(t *testing.T, pass string) (*vault.Vault, vault.Entry) {
+	t.Helper()
+	v, err := vault.Open(vault.Config{Dir: filepath.Join(t.TempDir(), "store"), KDF: vault.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Init([]byte(pass)); err != nil {
+		t.Fatal(err)
+	}
+	e, err := v.Generate([]byte(pass), vault.Ed25519, "store key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, e
 }
