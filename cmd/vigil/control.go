@@ -43,11 +43,8 @@ Every signature still needs a rule or a person's yes.
 		msg := ssh.Marshal(struct{ Passphrase []byte }{pass})
 		defer secmem.Wipe(msg)
 		reply, err := control(sock, "unlock@vigil", msg)
-		if errors.Is(err, errRefused) {
-			return errors.New("unlock refused: wrong passphrase, or the key store cannot be opened (the agent's log says which)")
-		}
 		if err != nil {
-			return fmt.Errorf("unlock: %w", err)
+			return refusedAs("unlock refused", err)
 		}
 		var n struct{ N uint32 }
 		if err := ssh.Unmarshal(reply, &n); err != nil {
@@ -180,21 +177,19 @@ func runningAgent(flagPath string) (string, error) {
 	return p, err
 }
 
-// errRefused: the agent is vigil and serves the extension, but refused the
-// request. The agent protocol carries no reason; vigil's log has it.
-var errRefused = errors.New("refused")
-
 // control sends one vigil extension message and returns the reply after
 // the success byte. It asks first which extensions the agent serves, so
 // that an agent that is not vigil is told apart from vigil refusing, and
-// is sent nothing (an unlock carries the passphrase).
+// is sent nothing (an unlock carries the passphrase). vigil's refusal is
+// an error that wraps a *vagent.RefusedError, whose reason (escaped by
+// vagent.Client) says why.
 func control(sock, name string, contents []byte) ([]byte, error) {
 	c, err := dialAgent(sock)
 	if err != nil {
 		return nil, fmt.Errorf("vigil agent not running at %s: %w", sock, err)
 	}
 	defer c.Close()
-	client := agent.NewClient(c)
+	client := vagent.NewClient(c)
 	names, err := vagent.QueryExtensions(client)
 	if err != nil && !errors.Is(err, agent.ErrExtensionUnsupported) {
 		return nil, fmt.Errorf("the agent at %s did not answer: %w", sock, err)
@@ -203,11 +198,23 @@ func control(sock, name string, contents []byte) ([]byte, error) {
 		return nil, fmt.Errorf("the agent at %s is not vigil: it does not serve %s", sock, name)
 	}
 	reply, err := client.Extension(name, contents)
-	if err != nil {
-		return nil, fmt.Errorf("the agent at %s %w %s (its log says why)", sock, errRefused, name)
+	if refused := new(vagent.RefusedError); errors.As(err, &refused) {
+		return nil, fmt.Errorf("the agent at %s refused %s: %w", sock, name, refused)
 	}
-	if len(reply) == 0 || reply[0] != 6 {
-		return nil, fmt.Errorf("unexpected answer from the agent at %s", sock)
+	if errors.Is(err, agent.ErrExtensionUnsupported) {
+		return nil, fmt.Errorf("the agent at %s refused %s without a reason (vigil serves its own extensions to local programs only, not over a forwarded connection)", sock, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the agent at %s did not answer %s: %w", sock, name, err)
 	}
 	return reply[1:], nil
+}
+
+// refusedAs is err in the command's words, what, with the agent's reason
+// when vigil refused; any other error is returned as it is.
+func refusedAs(what string, err error) error {
+	if refused := new(vagent.RefusedError); errors.As(err, &refused) {
+		return fmt.Errorf("%s: %w", what, refused)
+	}
+	return err
 }

@@ -12,12 +12,14 @@ import (
 	vagent "github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/pins"
 	"github.com/vigil-agent/vigil/internal/vault"
 )
 
 // vigilAgent serves vigil's agent, with a key store of one key whose
-// passphrase is pass, on a unix socket at path until the test ends.
-func vigilAgent(t *testing.T, path, pass string) {
+// passphrase is pass and no approver, on a unix socket at path until the
+// test ends. It returns the agent's pins.
+func vigilAgent(t *testing.T, path, pass string) *pins.Store {
 	t.Helper()
 	v, err := vault.Open(vault.Config{Dir: filepath.Join(t.TempDir(), "store"), KDF: vault.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}})
 	if err != nil {
@@ -33,16 +35,18 @@ func vigilAgent(t *testing.T, path, pass string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pinned := pins.Memory()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		daemon.Serve(ctx, ln, vagent.New(vagent.Config{Keys: keystore.New(nil), Store: v}), nil)
+		daemon.Serve(ctx, ln, vagent.New(vagent.Config{Keys: keystore.New(nil), Store: v, Pins: pinned}), nil)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 	})
+	return pinned
 }
 
 // askpassSaying points SSH_ASKPASS at a program that prints pass.
@@ -67,7 +71,7 @@ func TestUnlockMessages(t *testing.T) {
 
 	askpassSaying(t, "wrong")
 	code, stdout, stderr := runVigil("unlock", "--socket", sock)
-	if want := "vigil: error: unlock refused: wrong passphrase, or the key store cannot be opened (the agent's log says which)\n"; code != 1 || stderr != want || stdout != "" {
+	if want := "vigil: error: unlock refused: wrong passphrase\n"; code != 1 || stderr != want || stdout != "" {
 		t.Errorf("wrong passphrase: exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout, stderr, want)
 	}
 
@@ -105,5 +109,37 @@ func TestStatusCounts(t *testing.T) {
 				t.Errorf("n = %d: status lacks %q:\n%s", tt.n, w, b.String())
 			}
 		}
+	}
+}
+
+// TestRefusalReasons: when the agent refuses, the command says why (the
+// reason it sent back, escaped), and tells "no such pin" from "not
+// approved"; what is wrong without asking the agent is bad usage, exit 2.
+func TestRefusalReasons(t *testing.T) {
+	isolate(t)
+	sock := filepath.Join(shortDir(t), "vigil.sock")
+	pinned := vigilAgent(t, sock, "pw")
+	if err := pinned.Store("/usr/bin/git", strings.Repeat("a", 64)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"grants", "revoke", "99"}, 1, "vigil: error: not revoked: no grant 99\n"},
+		{[]string{"grants", "revoke", "abc"}, 2, `vigil: error: "abc" is not a grant ID (the ID column of vigil grants) or all` + "\n"},
+		{[]string{"grants", "revoke", "1\x1b[2J"}, 2, `vigil: error: "1\x1b[2J" is not a grant ID (the ID column of vigil grants) or all` + "\n"},
+		{[]string{"pins", "forget", "/usr/bin/nope"}, 1, "vigil: error: pins not forgotten: no such pin: /usr/bin/nope\n"},
+		{[]string{"pins", "forget", "/usr/bin/git"}, 1, "vigil: error: pins not forgotten: not approved: no approver configured (set --approver or SSH_ASKPASS): refusing without asking\n"},
+		{[]string{"pins", "forget", "relative/git"}, 2, `vigil: error: "relative/git" is not an absolute path (the PROGRAM column of vigil pins) or all` + "\n"},
+	} {
+		code, stdout, stderr := runVigil(append(tt.args, "--socket", sock)...)
+		if code != tt.code || stderr != tt.stderr || stdout != "" {
+			t.Errorf("vigil %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(tt.args, " "), code, stdout, stderr, tt.code, tt.stderr)
+		}
+	}
+	if len(pinned.List()) != 1 {
+		t.Errorf("pins left: %+v, want the one pin", pinned.List())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -36,19 +37,24 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 				fmt.Fprintln(stderr, "vigil: error: --all goes with revoke and no grant ID: vigil grants revoke --all")
 				return errUsage
 			}
-			path, err := runningAgent(*sock)
-			if err != nil {
-				return err
-			}
 			if len(args) > 0 {
 				if args[0] != "revoke" || len(args) != 2 {
 					fmt.Fprintln(stderr, "vigil: error: usage: vigil grants revoke ID|all")
 					return errUsage
 				}
+			}
+			path, err := runningAgent(*sock)
+			if err != nil {
+				return err
+			}
+			if len(args) > 0 {
 				which := args[1]
+				if _, err := strconv.Atoi(which); err != nil && which != "all" {
+					return usagef("%s is not a grant ID (the ID column of vigil grants) or all", sanitize.Quote(which, 64))
+				}
 				n, err := control(path, "revoke@vigil", []byte(which))
 				if err != nil {
-					return err
+					return refusedAs("not revoked", err)
 				}
 				revoked, err := countReply(n, "grant")
 				if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -43,19 +44,25 @@ the audit log either way.
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
 		asJSON := fs.Bool("json", false, "print the pins as JSON")
 		return func(args []string, stdout, stderr io.Writer) error {
-			path, err := runningAgent(*sock)
-			if err != nil {
-				return err
-			}
 			if len(args) > 0 {
 				if args[0] != "forget" || len(args) != 2 {
 					fmt.Fprintln(stderr, "vigil: error: usage: vigil pins forget PATH|all")
 					return errUsage
 				}
+				// Pins are kept by absolute path, as the agent saw the
+				// program: a relative one can match none.
+				if !filepath.IsAbs(args[1]) && args[1] != "all" {
+					return usagef("%s is not an absolute path (the PROGRAM column of vigil pins) or all", sanitize.Quote(args[1], 200))
+				}
+			}
+			path, err := runningAgent(*sock)
+			if err != nil {
+				return err
+			}
+			if len(args) > 0 {
 				n, err := control(path, "forget-pin@vigil", []byte(args[1]))
 				if err != nil {
-					// The agent protocol carries no reason: it is in vigil's log.
-					return fmt.Errorf("pins not forgotten (no such pin, or not approved): %w", err)
+					return refusedAs("pins not forgotten", err)
 				}
 				forgot, err := countReply(n, "pin")
 				if err != nil {

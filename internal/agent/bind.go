@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"golang.org/x/crypto/ssh"
-	sshagent "golang.org/x/crypto/ssh/agent"
 )
 
 // Extensions vigil answers.
@@ -108,7 +107,9 @@ func (c *conn) bind(contents []byte) string {
 // (draft-miller-ssh-agent's "query"). A client tells vigil from another
 // agent by whether the extension it means to send is among them, and sends
 // nothing (a passphrase, a token request) to an agent that lacks it.
-func QueryExtensions(c sshagent.ExtendedAgent) ([]string, error) {
+func QueryExtensions(c interface {
+	Extension(name string, contents []byte) ([]byte, error)
+}) ([]string, error) {
 	reply, err := c.Extension(extQuery, nil)
 	if err != nil {
 		return nil, err

@@ -9,8 +9,9 @@ import (
 )
 
 // Extension serves one kind of vigil extension message. Its reply is sent
-// after an SSH_AGENT_SUCCESS byte; an error is sent as SSH_AGENT_FAILURE
-// (and logged, so it must hold no secret).
+// after an SSH_AGENT_SUCCESS byte; an error is sent as
+// SSH_AGENT_EXTENSION_FAILURE with its text as the reason (see Client), and
+// logged, so it must hold no secret and quote what a caller chose.
 type Extension interface {
 	Serve(ctx context.Context, req *ExtensionRequest) ([]byte, error)
 }
@@ -79,7 +80,7 @@ func (a *Agent) serveExtension(ctx context.Context, c *conn, name string, ext Ex
 	reply, err := ext.Serve(ctx, &ExtensionRequest{Caller: c.who, Contents: contents, agent: a})
 	if err != nil {
 		a.log.Warn("extension failed", "extension", name, "caller", c.who.Program().String(), "err", err)
-		return failure
+		return refusal(err)
 	}
 	return append([]byte{msgSuccess}, reply...)
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vigil-agent/vigil/internal/caller"
 	"github.com/vigil-agent/vigil/internal/keystore"
+	"github.com/vigil-agent/vigil/internal/sanitize"
 )
 
 // fuzzSeeds are well-formed requests of every type the agent handles.
@@ -114,6 +116,27 @@ func FuzzReadFrame(f *testing.F) {
 			if binary.BigEndian.Uint32(buf.Bytes()) != uint32(len(frame)) {
 				t.Fatal("writeFrame length mismatch")
 			}
+		}
+	})
+}
+
+// FuzzExtensionReply: whatever an agent answers, the client does not
+// panic, and a refusal's reason is safe to print as it is.
+func FuzzExtensionReply(f *testing.F) {
+	f.Add([]byte{msgSuccess, 'o', 'k'})
+	f.Add([]byte{msgFailure})
+	f.Add(refusal(errors.New("no grant 99")))
+	f.Add(append([]byte{msgExtensionFailure}, ssh.Marshal(struct{ R string }{"a\x1b[2J\u202e\r"})...))
+	f.Add([]byte{msgExtensionFailure, 0, 0, 0, 9, 'x'})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		reply, err := extensionReply(in)
+		var refused *RefusedError
+		switch {
+		case err == nil && (len(reply) == 0 || reply[0] != msgSuccess):
+			t.Fatalf("%q accepted as success", in)
+		case errors.As(err, &refused) && (refused.Reason == "" || sanitize.Composed(refused.Reason, maxReason) != refused.Reason):
+			t.Fatalf("reason %q is not safe to print", refused.Reason)
 		}
 	})
 }

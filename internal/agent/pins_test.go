@@ -2,13 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/pins"
@@ -26,12 +25,13 @@ func TestForgetPinsAsks(t *testing.T) {
 		what     string
 		forgot   int
 		decision audit.Decision
+		refusal  string // the reason the client is given
 	}{
-		{"denied", func(context.Context, string) (bool, error) { return false, nil }, "all", 0, audit.Denied},
-		{"nobody to ask", nil, "all", 0, audit.Denied},
-		{"unanswered", func(ctx context.Context, _ string) (bool, error) { <-ctx.Done(); return false, ctx.Err() }, "/usr/bin/git", 0, audit.TimedOut},
-		{"approved, one", approveAll, "/usr/bin/git", 1, audit.Allowed},
-		{"approved, all", approveAll, "all", 2, audit.Allowed},
+		{"denied", func(context.Context, string) (bool, error) { return false, nil }, "all", 0, audit.Denied, "not approved: approver said no"},
+		{"nobody to ask", nil, "all", 0, audit.Denied, "not approved: no approver configured"},
+		{"unanswered", func(ctx context.Context, _ string) (bool, error) { <-ctx.Done(); return false, ctx.Err() }, "/usr/bin/git", 0, audit.TimedOut, "not approved: "},
+		{"approved, one", approveAll, "/usr/bin/git", 1, audit.Allowed, ""},
+		{"approved, all", approveAll, "all", 2, audit.Allowed, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store := pins.Memory()
@@ -55,13 +55,14 @@ func TestForgetPinsAsks(t *testing.T) {
 			}
 			log := cfg.Audit.(*memAudit)
 			_, dial := serve(t, cfg)
-			reply, err := agent.NewClient(dial()).Extension(extForget, []byte(tt.what))
+			reply, err := NewClient(dial()).Extension(extForget, []byte(tt.what))
 			left := 2 - len(store.List())
 			if left != tt.forgot {
 				t.Errorf("%d pins dropped, want %d", left, tt.forgot)
 			}
-			if (err == nil) != (tt.forgot > 0) {
-				t.Errorf("reply %q, %v", reply, err)
+			var refused *RefusedError
+			if tt.refusal == "" && err != nil || tt.refusal != "" && (!errors.As(err, &refused) || !strings.HasPrefix(refused.Reason, tt.refusal)) {
+				t.Errorf("reply %q, %v; want a refusal saying %q", reply, err, tt.refusal)
 			}
 			if tt.approver != nil {
 				mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -267,6 +268,9 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		})
 		if err != nil {
 			a.recordAdmin(c, audit.KindUnlock, audit.Failed, "", "key store: "+err.Error(), start)
+			if errors.Is(err, vault.ErrBadPassphrase) {
+				return nil, errors.New("wrong passphrase")
+			}
 			return nil, err
 		}
 		a.recordAdmin(c, audit.KindUnlock, audit.Allowed, "", "key store: "+words.Count(n, "key"), start)
@@ -293,16 +297,14 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 		if what == "all" {
 			n = a.grants.RevokeAll()
 		} else {
-			var id int
-			if _, err := fmt.Sscan(what, &id); err != nil {
-				return nil, fmt.Errorf("revoke: %q is not a grant id", what)
+			id, err := strconv.Atoi(what)
+			if err != nil {
+				return nil, fmt.Errorf("%s is not a grant id", sanitize.Quote(what, 64))
 			}
-			if a.grants.Revoke(id) {
-				n = 1
+			if !a.grants.Revoke(id) {
+				return nil, fmt.Errorf("no grant %d", id)
 			}
-		}
-		if n == 0 && what != "all" {
-			return nil, fmt.Errorf("no grant %s", what)
+			n = 1
 		}
 		a.grantsChanged()
 		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%s)", what, words.Count(n, "grant")), start)
@@ -362,13 +364,13 @@ func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time
 		if what == "all" {
 			return []byte("0"), nil
 		}
-		return nil, fmt.Errorf("no pin for %s", shown)
+		return nil, fmt.Errorf("no such pin: %s", shown)
 	}
 	outcome, why := a.ask(ctx, c.who, forgetPrompt(c, which))
 	detail := fmt.Sprintf("forget %s (%s)", shown, words.Count(len(which), "pin"))
 	if outcome != outcomeSigned {
 		a.recordAdmin(c, audit.KindPinsForgotten, outcomeDecision[outcome], "", detail+": "+why, start)
-		return nil, fmt.Errorf("pins not forgotten: %s", why)
+		return nil, fmt.Errorf("not approved: %s", why)
 	}
 	n, err := a.cfg.Pins.Forget(exe)
 	if err != nil {

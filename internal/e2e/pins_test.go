@@ -90,7 +90,7 @@ func TestPinSurvivesRestart(t *testing.T) {
 		t.Helper()
 		return client(t, sock, nil, bin, "pins", "--socket", sock, "forget", prog)
 	}
-	if r := mustFail(t, forget()); !strings.Contains(r.stderr, "pins not forgotten") {
+	if r := mustFail(t, forget()); !strings.Contains(r.stderr, "pins not forgotten: not approved: approver said no") {
 		t.Errorf("a denied vigil pins forget said %q", r.stderr)
 	}
 	p = ap.expectPrompts(t, 2)
