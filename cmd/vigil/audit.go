@@ -40,7 +40,7 @@ refuses to start and names the first. Reading and verifying take no lock.
 	setup: func(fs *flag.FlagSet) runFunc {
 		dir := fs.String("dir", "", "read the log in `DIR` instead of the default")
 		since := fs.Duration("since", 0, "only records from the last `DURATION` (e.g. 1h)")
-		key := fs.String("key", "", "only records for the key with this `FINGERPRINT`")
+		key := fs.String("key", "", "only records for keys whose fingerprint starts with `FINGERPRINT` (the table's shortened form works)")
 		program := fs.String("program", "", "only records whose program path contains `TEXT`")
 		denied := fs.Bool("denied", false, "only refusals: denied, timed out, cancelled, failed")
 		follow := fs.Bool("follow", false, "keep printing new records as they are written")
@@ -120,6 +120,12 @@ func auditShow(dir string, f audit.Filter, follow, asJSON bool, stdout, stderr i
 		entries = audit.Follow(ctx, dir, f)
 	}
 	table := audit.NewTable(stdout, time.Local)
+	if !asJSON {
+		// No record matching the filters is a table with no rows.
+		if err := table.Header(); err != nil {
+			return err
+		}
+	}
 	for e, err := range entries {
 		if err != nil {
 			// A damaged line is reported and skipped; verify says more.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigil-agent/vigil/internal/audit"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -143,5 +146,54 @@ func TestAuditVerifyError(t *testing.T) {
 	if want := "vigil: error: audit: audit-000001.jsonl:1: "; code != 1 || !strings.HasPrefix(stderr, want) ||
 		!strings.Contains(stderr, "(log in "+dir+")") || strings.Count(stderr, "audit:") != 1 {
 		t.Errorf("vigil audit verify of a damaged log: exit %d, %q; want 1 and %q... (log in %s)", code, stderr, want, dir)
+	}
+}
+
+// TestAuditKeyAsShown: --key takes a fingerprint as the table shows it,
+// cut short with "…", and finds that key's records; when no record
+// matches a filter, the table is its header alone, as for an empty log.
+func TestAuditKeyAsShown(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	log, err := audit.Open(dir, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"SHA256:a5g1stAkRkinYCqXv7yqlp3ZTfH1vz9Y0CMbLhEqkpA", "SHA256:Zq0XvQ9kIqDqOJZn1oCkY8o1d0xT3PqzWw1t4l0pX9s"}
+	for i, k := range append(keys, keys[0]) {
+		ev := audit.Event{Kind: audit.KindSign, Decision: audit.Allowed, Key: k, Caller: audit.Caller{Process: audit.Process{Exe: "/usr/bin/ssh"}}}
+		ev.Intent.Purpose = fmt.Sprint("purpose-", i)
+		if err := log.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, all, _ := runVigil("audit", "--dir", dir)
+	lines := strings.Split(strings.TrimSuffix(all, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("vigil audit printed %q, want a header and 3 records", all)
+	}
+	shown := strings.Fields(lines[1])[5] // TIME is two fields
+	if !strings.HasSuffix(shown, "…") || !strings.HasPrefix(keys[0], strings.TrimSuffix(shown, "…")) {
+		t.Fatalf("the table shows the key as %q; the test expects %s cut short", shown, keys[0])
+	}
+	header := lines[0] + "\n"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--key", shown}, header + lines[1] + "\n" + lines[3] + "\n"},
+		{[]string{"--key", strings.TrimSuffix(shown, "…")}, header + lines[1] + "\n" + lines[3] + "\n"},
+		{[]string{"--key", strings.TrimPrefix(keys[1], "SHA256:")[:10]}, header + lines[2] + "\n"},
+		{[]string{"--key", keys[1]}, header + lines[2] + "\n"},
+		{[]string{"--key", "SHA256:nomatch"}, header},
+		{[]string{"--program", "nomatch"}, header},
+		{[]string{"--key", "SHA256:nomatch", "--json"}, ""},
+	} {
+		code, stdout, stderr := runVigil(append([]string{"audit", "--dir", dir}, tt.args...)...)
+		if code != 0 || stdout != tt.want || stderr != "" {
+			t.Errorf("vigil audit %s: exit %d, stderr %q, stdout\n%s\nwant exit 0 and\n%s", strings.Join(tt.args, " "), code, stderr, stdout, tt.want)
+		}
 	}
 }

@@ -34,17 +34,32 @@ var columns = []struct {
 	width int // 0: the rest of the line
 }{{"TIME", 19}, {"PROGRAM", 16}, {"PURPOSE", 18}, {"HOST", 28}, {"KEY", 22}, {"DECISION", 0}}
 
+// Header writes the header, unless it was written already. Without it, a
+// table with no record (no match, an empty log) prints nothing at all,
+// which reads as a command that failed silently.
+func (t *Table) Header() error {
+	var b strings.Builder
+	t.header(&b)
+	_, err := io.WriteString(t.w, b.String())
+	return err
+}
+
+func (t *Table) header(b *strings.Builder) {
+	if t.started {
+		return
+	}
+	t.started = true
+	cells := make([]string, len(columns))
+	for i, c := range columns {
+		cells[i] = c.name
+	}
+	row(b, cells)
+}
+
 // Write writes one record, after the header if it is the first.
 func (t *Table) Write(r *Record) error {
 	var b strings.Builder
-	if !t.started {
-		t.started = true
-		cells := make([]string, len(columns))
-		for i, c := range columns {
-			cells[i] = c.name
-		}
-		row(&b, cells)
-	}
+	t.header(&b)
 	row(&b, []string{
 		r.Time.In(t.loc).Format(time.DateTime),
 		r.program(),

@@ -26,7 +26,7 @@ type Entry struct {
 // Filter selects records. Empty fields match everything.
 type Filter struct {
 	Since      time.Time // records at or after this time
-	Key        string    // key fingerprint, with or without "SHA256:"
+	Key        string    // key fingerprint or its start, with or without "SHA256:" (see keyPrefix)
 	Program    string    // substring of the caller's executable path
 	DeniedOnly bool      // only requests that were not carried out (Decision.Refused)
 }
@@ -36,7 +36,7 @@ func (f Filter) Match(r *Record) bool {
 	switch {
 	case !f.Since.IsZero() && r.Time.Before(f.Since):
 		return false
-	case f.Key != "" && r.Key != f.Key && r.Key != "SHA256:"+f.Key:
+	case f.Key != "" && !strings.HasPrefix(r.Key, keyPrefix(f.Key)):
 		return false
 	case f.Program != "" && !strings.Contains(r.Caller.Exe, f.Program):
 		return false
@@ -44,6 +44,17 @@ func (f Filter) Match(r *Record) bool {
 		return false
 	}
 	return true
+}
+
+// keyPrefix is the start of the fingerprints that key matches: key as
+// typed, or copied from the table (which cuts a fingerprint short and ends
+// it with "…"), with "SHA256:" put in front when it is missing.
+func keyPrefix(key string) string {
+	key = strings.TrimSuffix(key, "…")
+	if !strings.HasPrefix(key, "SHA256:") {
+		key = "SHA256:" + key
+	}
+	return key
 }
 
 // ErrTruncatedTail marks a file whose end is not a whole record: a crash
