@@ -64,19 +64,21 @@ func lookup(name string) *command {
 	return nil
 }
 
-func (c *command) flagSet(out io.Writer) (*flag.FlagSet, runFunc) {
+// flagSet makes the command's flags. The flag package prints nothing: run
+// reports a parse error in one line (the help after it would bury it) and
+// prints the help for -h.
+func (c *command) flagSet() (*flag.FlagSet, runFunc) {
 	fs := flag.NewFlagSet("vigil "+c.name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	run := c.setup(fs)
-	fs.Usage = func() { c.printHelp(fs) }
-	return fs, run
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs, c.setup(fs)
 }
 
-func (c *command) printHelp(fs *flag.FlagSet) {
-	w := fs.Output()
+func (c *command) printHelp(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: %s\n\n%s", strings.TrimSpace("vigil "+c.name+" "+c.synopsis), c.help)
 	if hasFlags(fs) {
 		fmt.Fprint(w, "\nFlags:\n")
+		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
 	fmt.Fprint(w, c.footer)
@@ -139,12 +141,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "vigil: error: unknown command %q\n\n%s", name, usage())
 			return 2
 		}
-		fs, runCmd := c.flagSet(stderr)
+		fs, runCmd := c.flagSet()
 		var positional []string
-		if positional, err = parseFlags(fs, rest); err == nil {
+		positional, err = parseFlags(fs, rest)
+		switch {
+		case err == nil:
 			err = runCmd(positional, stdout, stderr)
-		} else if !errors.Is(err, flag.ErrHelp) {
-			err = errUsage // the flag package has printed why
+		case errors.Is(err, flag.ErrHelp):
+			c.printHelp(stderr, fs)
+		default:
+			err = usagef("%s\nRun \"vigil help %s\" for usage.", flagError(fs, err), c.name)
 		}
 	}
 	switch {
@@ -199,8 +205,8 @@ func help(args []string, stdout io.Writer) error {
 	if c == nil {
 		return usagef("no help for unknown command %q (vigil help lists them)", args[0])
 	}
-	fs, _ := c.flagSet(stdout)
-	c.printHelp(fs)
+	fs, _ := c.flagSet()
+	c.printHelp(stdout, fs)
 	return nil
 }
 

@@ -37,7 +37,7 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"help", "serve"}, 0, "--socket", ""},
 		{[]string{"help", "check"}, 0, "[[rule]]", ""},
 		{[]string{"version"}, 0, "vigil ", ""},
-		{[]string{"serve", "--bogus"}, 2, "", "flag provided but not defined"},
+		{[]string{"serve", "--bogus"}, 2, "", "vigil: error: unknown flag --bogus\n"},
 		{[]string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"serve", "--prompt-timeout", "10ms", "--socket", filepath.Join(dir, "s")}, 2, "", "too short"},
 		{[]string{"serve", "--prompt-timeout", "-5s", "--config", filepath.Join(dir, "missing.toml"), "--socket", filepath.Join(dir, "s")}, 2, "", "--prompt-timeout -5s: a duration cannot be negative"},
@@ -194,6 +194,31 @@ func TestAuditKeyAsShown(t *testing.T) {
 		code, stdout, stderr := runVigil(append([]string{"audit", "--dir", dir}, tt.args...)...)
 		if code != 0 || stdout != tt.want || stderr != "" {
 			t.Errorf("vigil audit %s: exit %d, stderr %q, stdout\n%s\nwant exit 0 and\n%s", strings.Join(tt.args, " "), code, stderr, stdout, tt.want)
+		}
+	}
+}
+
+// TestFlagParseErrors: a flag the command line gets wrong is one line that
+// names the flag and the value, and a pointer to the help, not Go's message
+// buried under the whole help text; exit 2.
+func TestFlagParseErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"audit", "--since", "1d"}, `--since "1d": not a duration (such as 30s, 5m or 1h)`},
+		{[]string{"serve", "--prompt-timeout=10"}, `--prompt-timeout "10": not a duration (such as 30s, 5m or 1h)`},
+		{[]string{"check", "--config", "x", "-since", "1\x1b[2J"}, "unknown flag --since"},
+		{[]string{"audit", "--since", "1\x1b[2J"}, `--since "1\x1b[2J": not a duration (such as 30s, 5m or 1h)`},
+		{[]string{"status", "--json=maybe"}, `--json "maybe": not true or false (the flag alone means true)`},
+		{[]string{"serve", "--b\x1bogus"}, `unknown flag --b\x1bogus`},
+		{[]string{"grants", "--socket"}, "--socket needs a value"},
+		{[]string{"key", "list", "---store", "x"}, "bad flag syntax: ---store"},
+	} {
+		code, stdout, stderr := runVigil(tt.args...)
+		want := "vigil: error: " + tt.want + "\nRun \"vigil help " + tt.args[0] + "\" for usage.\n"
+		if code != 2 || stdout != "" || stderr != want {
+			t.Errorf("vigil %q: exit %d, stdout %q, stderr\n%s\nwant exit 2 and\n%s", tt.args, code, stdout, stderr, want)
 		}
 	}
 }
