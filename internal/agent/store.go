@@ -365,7 +365,9 @@ func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time
 		return nil, fmt.Errorf("no pin for %s", shown)
 	}
 	outcome, why := a.ask(ctx, c.who, forgetPrompt(c, which))
-	detail := fmt.Sprintf("forget %s (%s)", shown, words.Count(len(which), "pin"))
+	// The record keeps the path as given; vigil audit escapes it when it
+	// shows it, once.
+	detail := fmt.Sprintf("forget %s (%s)", what, words.Count(len(which), "pin"))
 	if outcome != outcomeSigned {
 		a.recordAdmin(c, audit.KindPinsForgotten, outcomeDecision[outcome], "", detail+": "+why, start)
 		return nil, fmt.Errorf("pins not forgotten: %s", why)
@@ -375,7 +377,7 @@ func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time
 		a.recordAdmin(c, audit.KindPinsForgotten, audit.Failed, "", detail+": "+err.Error(), start)
 		return nil, err
 	}
-	a.recordAdmin(c, audit.KindPinsForgotten, audit.Allowed, "", fmt.Sprintf("forgot %s (%s)", shown, words.Count(n, "pin")), start)
+	a.recordAdmin(c, audit.KindPinsForgotten, audit.Allowed, "", fmt.Sprintf("forgot %s (%s)", what, words.Count(n, "pin")), start)
 	a.log.Info("program pins forgotten: pinned again at their next use", "what", what, "pins", n, "by", c.who.Program().String())
 	return []byte(fmt.Sprint(n)), nil
 }
