@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-agent/vigil/internal/daemon"
 	"github.com/vigil-agent/vigil/internal/keystore"
 	"github.com/vigil-agent/vigil/internal/pins"
+	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/vault"
 )
 
@@ -227,5 +228,27 @@ func TestAuditEscapesOnce(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("vigil audit does not show %s:\n%s", want, stdout)
 		}
+	}
+}
+
+// TestGrantsTable: a signing grant is listed by number, a cargo read grant
+// by name with the registry it covers; paths and URLs are escaped.
+func TestGrantsTable(t *testing.T) {
+	now := time.Now()
+	var b strings.Builder
+	err := printGrants(&b, []vagent.ListedGrant{
+		{Grant: policy.Grant{ID: 3, Scope: policy.Scope{Key: "SHA256:k", Exe: "/usr/bin/ssh-keygen", RunBy: "/usr/bin/git", Purpose: "git"},
+			Expires: now.Add(time.Minute)}},
+		{Grant: policy.Grant{Scope: policy.Scope{Exe: "/tmp/" + hostile, Purpose: "cargo-read"}, Expires: now.Add(time.Minute), Used: 2},
+			Name: "cargo-read-1", Resource: "registry sparse+https://x/" + hostile},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBeInert(t, "vigil grants", b.String())
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[1], "3 ") || !strings.HasPrefix(lines[2], "cargo-read-1 ") ||
+		!strings.Contains(lines[2], `registry sparse+https://x/evil\x1b[2J`) || !strings.HasSuffix(lines[2], " 2") {
+		t.Errorf("vigil grants prints:\n%s", b.String())
 	}
 }

@@ -209,11 +209,10 @@ func (a *Agent) endWindow(reason string) {
 		}
 	}
 	a.cfg.Keys.Wipe()
+	dropped := a.dropGrants() // before OnLock, which may drop some itself
 	if a.cfg.OnLock != nil {
 		a.cfg.OnLock()
 	}
-	dropped := a.grants.Drop()
-	a.grantsChanged()
 	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added, "grants_dropped", dropped)
 	a.record(audit.Event{Kind: audit.KindWindowEnded, Decision: audit.Allowed,
 		Detail: fmt.Sprintf("%s; %s added with ssh-add removed", reason, words.Count(added, "key"))})
@@ -274,37 +273,20 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 	case extLock:
 		a.window.close("locked by vigil lock")
 		a.cfg.Keys.Wipe() // also when no window was open
-		a.grants.Drop()
-		a.grantsChanged()
+		a.dropGrants()
 		if a.cfg.OnLock != nil {
 			a.cfg.OnLock()
 		}
 		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "vigil lock", start)
 		return nil, nil
 	case extGrants:
-		grants := a.grants.List(a.cfg.Now())
-		if grants == nil {
-			grants = []policy.Grant{}
-		}
-		return json.Marshal(grants)
+		return json.Marshal(a.listGrants())
 	case extRevoke:
 		what := string(contents)
-		n := 0
-		if what == "all" {
-			n = a.grants.RevokeAll()
-		} else {
-			var id int
-			if _, err := fmt.Sscan(what, &id); err != nil {
-				return nil, fmt.Errorf("revoke: %q is not a grant id", what)
-			}
-			if a.grants.Revoke(id) {
-				n = 1
-			}
-		}
+		n := a.revokeGrants(what)
 		if n == 0 && what != "all" {
-			return nil, fmt.Errorf("no grant %s", what)
+			return nil, fmt.Errorf("no grant %s", sanitize.Line(what, 64))
 		}
-		a.grantsChanged()
 		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%s)", what, words.Count(n, "grant")), start)
 		return []byte(fmt.Sprint(n)), nil
 	case extPins:
