@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/words"
 )
@@ -25,6 +27,12 @@ oldest first. Every signature, add, remove, lock and unlock is one record; a
 record holds the caller's verified executable and its SHA-256, the key's
 fingerprint, the purpose, the verified host, the path and the decision with
 what made it. Never a secret, and never the signed bytes (only their SHA-256).
+
+Text a caller chose (a namespace, a URL, a path) is recorded as sent and
+escaped when shown: the table shows control and bidirectional characters as
+\x1b or \u202e. --json prints the records as stored; on a terminal, the
+characters JSON lets through (C1 controls, bidirectional overrides) are
+written as \u escapes instead, which decode to the same text.
 
 "vigil audit verify" checks the hash chain across all files and names the
 first record that was edited, deleted or reordered; a record cut short by a
@@ -126,6 +134,10 @@ func auditShow(dir string, f audit.Filter, follow, asJSON bool, stdout, stderr i
 			return err
 		}
 	}
+	// JSON on a terminal is read by a person: what JSON lets through as it
+	// is (bidi overrides, C1 controls) is escaped there, and only there, so
+	// that piped output stays the stored bytes.
+	toPerson := isTerminal(stdout)
 	for e, err := range entries {
 		if err != nil {
 			// A damaged line is reported and skipped; verify says more.
@@ -133,7 +145,7 @@ func auditShow(dir string, f audit.Filter, follow, asJSON bool, stdout, stderr i
 			continue
 		}
 		if asJSON {
-			err = audit.WriteJSON(stdout, e)
+			err = audit.WriteJSON(stdout, e, toPerson)
 		} else {
 			err = table.Write(&e.Record)
 		}
@@ -159,4 +171,10 @@ func auditVerify(dir string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "head: record %d in %s, hash %s\n", rep.Head.Seq, rep.Head.File, rep.Head.Hash)
 	return nil
+}
+
+// isTerminal reports whether w is a terminal, where a person reads it.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
+	vagent "github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/policy"
 	"github.com/vigil-agent/vigil/internal/sanitize"
 )
@@ -21,9 +24,12 @@ var grantsCommand = &command{
 lets exactly one program (path and content hash), started by the same program
 as when it was granted (the git behind ssh or ssh-keygen, else its parent),
 sign with one key for one purpose (and, for a login, one verified host),
-locally or forwarded as it was, until it expires. Grants are dropped on every
-lock and when the unlock window ends. "vigil grants" lists them; "vigil grants
-revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watch.
+locally or forwarded as it was, until it expires. A yes to a cargo read makes
+a read grant (cargo-read-N): the same program (path and content hash) may
+read the same registry without asking for 10 minutes. Grants are dropped on
+every lock and when the unlock window ends. "vigil grants" lists them all;
+"vigil grants revoke ID" or "revoke all" (or --all) ends them at once; so
+does r in vigil watch, for signing grants.
 `,
 	setup: func(fs *flag.FlagSet) runFunc {
 		sock := fs.String("socket", "", "the agent's `PATH` (default: $SSH_AUTH_SOCK, then vigil's default socket)")
@@ -49,7 +55,7 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 			}
 			if len(args) > 0 {
 				which := args[1]
-				if _, err := strconv.Atoi(which); err != nil && which != "all" {
+				if !grantID(which) {
 					return usagef("%s is not a grant ID (the ID column of vigil grants) or all", sanitize.Quote(which, 64))
 				}
 				n, err := control(path, "revoke@vigil", []byte(which))
@@ -68,42 +74,53 @@ revoke ID" or "revoke all" (or --all) ends them at once; so does r in vigil watc
 				return err
 			}
 			if *asJSON {
+				if isTerminal(stdout) {
+					reply = sanitize.JSON(reply) // as vigil audit --json does
+				}
 				_, err := fmt.Fprintf(stdout, "%s\n", reply)
 				return err
 			}
-			var grants []policy.Grant
+			var grants []vagent.ListedGrant
 			if err := json.Unmarshal(reply, &grants); err != nil {
 				return fmt.Errorf("unexpected answer from the agent: %w", err)
 			}
-			if len(grants) == 0 {
-				fmt.Fprintln(stdout, "no live grants")
-				return nil
-			}
-			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tPROGRAM\tRUN BY\tKEY\tPURPOSE\tHOST\tPATH\tEXPIRES\tUSED")
-			for _, g := range grants {
-				where := "local"
-				if g.Forwarded {
-					where = "forwarded"
-				}
-				host := g.Host
-				if host == "" {
-					host = "-"
-				}
-				runBy := g.RunBy
-				if runBy == "" {
-					runBy = "-"
-				}
-				expires := g.Expires.Local().Format(time.TimeOnly)
-				if policy.AtLock(g.Expires, time.Now()) {
-					expires = "until lock"
-				}
-				// Paths and names come from callers: escaped, never raw to a terminal.
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.ID, sanitize.Line(g.Exe, 0),
-					sanitize.Line(runBy, 0), g.Key, sanitize.Line(g.Purpose, 0), sanitize.Line(host, 0), where,
-					expires, g.Used)
-			}
-			return w.Flush()
+			return printGrants(stdout, grants, time.Now())
 		}
 	},
 }
+
+// printGrants writes the grants as a table, signing grants by number and
+// an extension's (cargo-read-N) by name.
+func printGrants(stdout io.Writer, grants []vagent.ListedGrant, now time.Time) error {
+	if len(grants) == 0 {
+		_, err := fmt.Fprintln(stdout, "no live grants")
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tPROGRAM\tRUN BY\tKEY\tPURPOSE\tHOST\tPATH\tEXPIRES\tUSED")
+	for _, g := range grants {
+		where := "local"
+		if g.Forwarded {
+			where = "forwarded"
+		}
+		id := cmp.Or(g.Name, fmt.Sprint(g.ID))
+		expires := g.Expires.Local().Format(time.TimeOnly)
+		if policy.AtLock(g.Expires, now) {
+			expires = "until lock"
+		}
+		// Paths and names come from callers: escaped, never raw to a terminal.
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", sanitize.Line(id, 0), sanitize.Line(g.Exe, 0),
+			sanitize.Line(cmp.Or(g.RunBy, "-"), 0), cmp.Or(g.Key, "-"), sanitize.Line(g.Purpose, 0),
+			sanitize.Line(cmp.Or(g.Host, g.Resource, "-"), 0), where, expires, g.Used)
+	}
+	return w.Flush()
+}
+
+// grantID says whether s can name grants: all, a signing grant's number,
+// or an extension's grant name, such as cargo-read-1.
+func grantID(s string) bool {
+	_, err := strconv.Atoi(s)
+	return s == "all" || err == nil || grantName.MatchString(s)
+}
+
+var grantName = regexp.MustCompile(`^[a-z]+(-[a-z]+)*-[0-9]+$`)

@@ -186,7 +186,7 @@ func (a *Agent) lockUnlock(ctx context.Context, c *conn, req []byte, start time.
 			a.recordAdmin(c, audit.KindLock, audit.Failed, "", err.Error(), start)
 			return failure
 		}
-		a.grants.Drop() // grants are dropped on every lock
+		a.dropGrants() // grants are dropped on every lock
 		if a.cfg.OnLock != nil {
 			a.cfg.OnLock() // registry tokens too: they come back with vigil unlock
 		}

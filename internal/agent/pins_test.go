@@ -78,3 +78,21 @@ func TestForgetPinsAsks(t *testing.T) {
 		})
 	}
 }
+
+// TestForgetPinsRecordsPathAsGiven: the record holds the path as the
+// caller named it; vigil audit escapes it when it shows it, once.
+func TestForgetPinsRecordsPathAsGiven(t *testing.T) {
+	const exe = "/tmp/evil\x1b[2J\\x1b\u202e"
+	store := pins.Memory()
+	if err := store.Store(exe, strings.Repeat("a", 64)); err != nil {
+		t.Fatal(err)
+	}
+	log := &memAudit{}
+	_, dial := serve(t, Config{Pins: store, Audit: log, Approver: funcApprover(approveAll)})
+	if _, err := NewClient(dial()).Extension(extForget, []byte(exe)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := log.take(); len(ev) != 1 || ev[0].Detail != "forgot "+exe+" (1 pin)" {
+		t.Errorf("recorded %+v, want the path as given", ev)
+	}
+}

@@ -210,11 +210,10 @@ func (a *Agent) endWindow(reason string) {
 		}
 	}
 	a.cfg.Keys.Wipe()
+	dropped := a.dropGrants() // before OnLock, which may drop some itself
 	if a.cfg.OnLock != nil {
 		a.cfg.OnLock()
 	}
-	dropped := a.grants.Drop()
-	a.grantsChanged()
 	a.log.Info("unlock window ended: private keys wiped", "why", reason, "ssh_added_keys_removed", added, "grants_dropped", dropped)
 	a.record(audit.Event{Kind: audit.KindWindowEnded, Decision: audit.Allowed,
 		Detail: fmt.Sprintf("%s; %s added with ssh-add removed", reason, words.Count(added, "key"))})
@@ -278,35 +277,23 @@ func (a *Agent) builtinExtension(ctx context.Context, c *conn, name string, cont
 	case extLock:
 		a.window.close("locked by vigil lock")
 		a.cfg.Keys.Wipe() // also when no window was open
-		a.grants.Drop()
-		a.grantsChanged()
+		a.dropGrants()
 		if a.cfg.OnLock != nil {
 			a.cfg.OnLock()
 		}
 		a.recordAdmin(c, audit.KindLock, audit.Allowed, "", "vigil lock", start)
 		return nil, nil
 	case extGrants:
-		grants := a.grants.List(a.cfg.Now())
-		if grants == nil {
-			grants = []policy.Grant{}
-		}
-		return json.Marshal(grants)
+		return json.Marshal(a.listGrants())
 	case extRevoke:
 		what := string(contents)
-		n := 0
-		if what == "all" {
-			n = a.grants.RevokeAll()
-		} else {
-			id, err := strconv.Atoi(what)
-			if err != nil {
-				return nil, fmt.Errorf("%s is not a grant id", sanitize.Quote(what, 64))
+		n := a.revokeGrants(what)
+		if n == 0 && what != "all" {
+			if _, err := strconv.Atoi(what); err == nil {
+				return nil, fmt.Errorf("no grant %s", what)
 			}
-			if !a.grants.Revoke(id) {
-				return nil, fmt.Errorf("no grant %d", id)
-			}
-			n = 1
+			return nil, fmt.Errorf("no grant %s", sanitize.Quote(what, 64))
 		}
-		a.grantsChanged()
 		a.recordAdmin(c, audit.KindGrantRevoked, audit.Allowed, "", fmt.Sprintf("revoked %s (%s)", what, words.Count(n, "grant")), start)
 		return []byte(fmt.Sprint(n)), nil
 	case extPins:
@@ -367,7 +354,9 @@ func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time
 		return nil, fmt.Errorf("no such pin: %s", shown)
 	}
 	outcome, why := a.ask(ctx, c.who, forgetPrompt(c, which))
-	detail := fmt.Sprintf("forget %s (%s)", shown, words.Count(len(which), "pin"))
+	// The record keeps the path as given; vigil audit escapes it when it
+	// shows it, once.
+	detail := fmt.Sprintf("forget %s (%s)", what, words.Count(len(which), "pin"))
 	if outcome != outcomeSigned {
 		a.recordAdmin(c, audit.KindPinsForgotten, outcomeDecision[outcome], "", detail+": "+why, start)
 		return nil, fmt.Errorf("not approved: %s", why)
@@ -377,7 +366,7 @@ func (a *Agent) forgetPins(ctx context.Context, c *conn, what string, start time
 		a.recordAdmin(c, audit.KindPinsForgotten, audit.Failed, "", detail+": "+err.Error(), start)
 		return nil, err
 	}
-	a.recordAdmin(c, audit.KindPinsForgotten, audit.Allowed, "", fmt.Sprintf("forgot %s (%s)", shown, words.Count(n, "pin")), start)
+	a.recordAdmin(c, audit.KindPinsForgotten, audit.Allowed, "", fmt.Sprintf("forgot %s (%s)", what, words.Count(n, "pin")), start)
 	a.log.Info("program pins forgotten: pinned again at their next use", "what", what, "pins", n, "by", c.who.Program().String())
 	return []byte(fmt.Sprint(n)), nil
 }

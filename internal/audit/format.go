@@ -146,14 +146,20 @@ func (e *Event) outcome() string {
 }
 
 // WriteJSON writes e as one line of JSON: the record exactly as stored, so
-// that the output can be checked against the log.
-func WriteJSON(w io.Writer, e Entry) error {
+// that the output can be checked against the log. With forPerson (a
+// terminal), what a terminal would act on but JSON lets through as it is
+// (DEL, C1 controls, bidirectional overrides) is written as \u escapes
+// instead: the same JSON value, not the same bytes.
+func WriteJSON(w io.Writer, e Entry, forPerson bool) error {
 	b := e.Raw
 	if b == nil {
 		var err error
 		if b, err = json.Marshal(e.Record); err != nil {
 			return err
 		}
+	}
+	if forPerson {
+		b = sanitize.JSON(b)
 	}
 	_, err := w.Write(append(b[:len(b):len(b)], '\n'))
 	return err

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestWriteJSON(t *testing.T) {
 	mustAppend(t, l, fullEvent(KindSign))
 	e := entries(t, dir, Filter{})[0]
 	var b bytes.Buffer
-	if err := WriteJSON(&b, e); err != nil {
+	if err := WriteJSON(&b, e, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.String(); got != string(e.Raw)+"\n" || Hash(e.Raw) != l.Head().Hash {
@@ -53,10 +54,35 @@ func TestWriteJSON(t *testing.T) {
 	b.Reset()
 	e2 := e
 	e2.Raw = nil
-	if err := WriteJSON(&b, e2); err != nil {
+	if err := WriteJSON(&b, e2, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.String(); got != string(e.Raw)+"\n" {
 		t.Errorf("WriteJSON without Raw wrote\n%s\nwant\n%s", got, e.Raw)
+	}
+}
+
+// TestWriteJSONForPerson: the log holds what the caller sent; JSON for a
+// terminal escapes what JSON itself lets through, and still decodes to it.
+func TestWriteJSONForPerson(t *testing.T) {
+	dir := logDir(t)
+	l := openLog(t, dir, Options{})
+	ev := fullEvent(KindSign)
+	ev.Intent.Namespace = "ns\u202eelif\u0085\x7f"
+	mustAppend(t, l, ev)
+	e := entries(t, dir, Filter{})[0]
+	if !bytes.Contains(e.Raw, []byte(ev.Intent.Namespace)) {
+		t.Fatalf("the log holds %s, not the namespace as sent", e.Raw)
+	}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, e, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"namespace":"ns\u202eelif\u0085\u007f"`) {
+		t.Errorf("for a person, WriteJSON wrote %s", b.String())
+	}
+	var r Record
+	if err := json.Unmarshal(b.Bytes(), &r); err != nil || r.Intent.Namespace != ev.Intent.Namespace {
+		t.Errorf("it decodes to %q, %v", r.Intent.Namespace, err)
 	}
 }

@@ -72,6 +72,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,9 +138,12 @@ type grantKey struct {
 }
 
 type grant struct {
-	id      string
-	expires time.Time
+	n             int // its number: the id is "cargo-read-" and n
+	made, expires time.Time
+	used          int
 }
+
+func (g grant) id() string { return fmt.Sprintf("cargo-read-%d", g.n) }
 
 // NewCargo returns a Cargo broker.
 func NewCargo(cfg CargoConfig) *Cargo {
@@ -165,14 +169,7 @@ func NewCargo(cfg CargoConfig) *Cargo {
 // unlocked, nil when it locks. Either way the read grants are dropped.
 func (c *Cargo) SetTokens(s TokenStore) {
 	c.tokens.Store(&storeBox{s: s})
-	c.DropGrants()
-}
-
-// DropGrants ends every read grant (call it when the agent locks).
-func (c *Cargo) DropGrants() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	clear(c.grants)
+	c.RevokeGrants("all")
 }
 
 func (c *Cargo) store() (TokenStore, error) {
@@ -551,7 +548,9 @@ func (c *Cargo) readGrant(r *request) (string, bool) {
 		delete(c.grants, k)
 		return "", false
 	}
-	return g.id, true
+	g.used++
+	c.grants[k] = g
+	return g.id(), true
 }
 
 // makeReadGrant records a person's yes to a read, and returns the grant's
@@ -571,9 +570,57 @@ func (c *Cargo) makeReadGrant(r *request) string {
 		}
 	}
 	c.nextID++
-	id := fmt.Sprintf("cargo-read-%d", c.nextID)
-	c.grants[k] = grant{id: id, expires: now.Add(c.cfg.ReadGrant)}
-	return id
+	g := grant{n: c.nextID, made: now, expires: now.Add(c.cfg.ReadGrant)}
+	c.grants[k] = g
+	return g.id()
+}
+
+// ListGrants lists the live read grants, oldest first, for the agent's
+// grants@vigil (agent.GrantKeeper): the program and the registry each
+// covers.
+func (c *Cargo) ListGrants() []agent.ListedGrant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	var live []grantKey
+	for k, g := range c.grants {
+		if now.Before(g.expires) {
+			live = append(live, k)
+		}
+	}
+	slices.SortFunc(live, func(a, b grantKey) int { return c.grants[a].n - c.grants[b].n })
+	out := make([]agent.ListedGrant, len(live))
+	for i, k := range live {
+		g := c.grants[k]
+		out[i] = agent.ListedGrant{
+			Grant: policy.Grant{Scope: policy.Scope{Exe: k.exe, Hash: k.hash, Purpose: policy.PurposeCargoRead},
+				Created: g.made, Expires: g.expires, Used: g.used},
+			Name: g.id(), Resource: "registry " + k.indexURL,
+		}
+	}
+	return out
+}
+
+// Cargo's read grants are listed and revoked with the agent's.
+var _ agent.GrantKeeper = (*Cargo)(nil)
+
+// RevokeGrants ends the read grant called name, or every one for "all"
+// (agent.GrantKeeper; the agent calls it on every lock), and says how many
+// live ones it ended.
+func (c *Cargo) RevokeGrants(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	n := 0
+	for k, g := range c.grants {
+		if name == "all" || g.id() == name {
+			delete(c.grants, k)
+			if now.Before(g.expires) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // grantKey says which grant a read falls under; false when grants are off or

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	sshagent "golang.org/x/crypto/ssh/agent"
+
 	"github.com/vigil-agent/vigil/internal/agent"
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/caller"
@@ -569,10 +571,107 @@ func TestCargoReadGrant(t *testing.T) {
 	r.takeEvents()
 
 	// Dropped (the agent locked).
-	r.broker.DropGrants()
+	r.broker.RevokeGrants("all")
 	wantToken(t, r.plugin(read), cargo.CacheSession)
 	if len(r.takePrompts()) != 1 {
-		t.Fatal("read after DropGrants was not asked")
+		t.Fatal(`read after RevokeGrants("all") was not asked`)
+	}
+}
+
+// control sends one of the agent's extension messages (grants@vigil,
+// cargo@vigil), as vigil grants does, and returns the reply after its
+// success byte.
+func (r *rig) control(name, contents string) ([]byte, error) {
+	r.t.Helper()
+	c, err := net.Dial("unix", r.sock)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer c.Close()
+	reply, err := sshagent.NewClient(c).Extension(name, []byte(contents))
+	if err != nil {
+		return nil, err
+	}
+	return reply[1:], nil
+}
+
+// grants lists the live grants as vigil grants reads them.
+func (r *rig) grants() []agent.ListedGrant {
+	r.t.Helper()
+	reply, err := r.control("grants@vigil", "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var gs []agent.ListedGrant
+	if err := json.Unmarshal(reply, &gs); err != nil {
+		r.t.Fatalf("grants@vigil answered %q: %v", reply, err)
+	}
+	return gs
+}
+
+// TestCargoReadGrantListed: a read grant is listed with the signing grants
+// (what it covers, how often it was used), ends by name or with revoke
+// all, and is dropped by a lock even with no OnLock hook.
+func TestCargoReadGrantListed(t *testing.T) {
+	r := newRig(t)
+	if err := r.store.Put(indexURL, credential.UncheckedToken(secret)); err != nil {
+		t.Fatal(err)
+	}
+	read := get(t, cargo.OpRead, "", "", "")
+	grantRead := func() string {
+		t.Helper()
+		wantToken(t, r.plugin(read), cargo.CacheSession)
+		if p := r.takePrompts(); len(p) != 1 {
+			t.Fatalf("read with no grant: %d prompts", len(p))
+		}
+		return wantEvent(t, r.takeEvents(), audit.Allowed, "cargo-read", "registry "+indexURL).By.Grant
+	}
+	if gs := r.grants(); len(gs) != 0 {
+		t.Fatalf("grants before any: %+v", gs)
+	}
+	name := grantRead()
+	wantToken(t, r.plugin(read), cargo.CacheSession) // under the grant
+	r.takeEvents()
+	gs := r.grants()
+	if len(gs) != 1 {
+		t.Fatalf("grants@vigil lists %+v, want the read grant", gs)
+	}
+	g := gs[0]
+	if g.Name != name || g.ID != 0 || g.Exe != cargoProc.Exe || g.Hash != cargoProc.Hash || g.Purpose != "cargo-read" ||
+		g.Resource != "registry "+indexURL || g.Used != 1 || !g.Expires.Equal(r.now.Add(DefaultReadGrant)) {
+		t.Errorf("read grant listed as %+v", g)
+	}
+
+	// By name: that grant ends, and the next read asks.
+	if reply, err := r.control("revoke@vigil", name); err != nil || string(reply) != "1" {
+		t.Fatalf("revoke %s: %q, %v", name, reply, err)
+	}
+	if ev := r.takeEvents(); len(ev) != 1 || ev[0].Kind != audit.KindGrantRevoked || !strings.Contains(ev[0].Detail, name) {
+		t.Errorf("revoke recorded as %+v", ev)
+	}
+	if gs := r.grants(); len(gs) != 0 {
+		t.Errorf("grants after revoking %s: %+v", name, gs)
+	}
+	if _, err := r.control("revoke@vigil", name); err == nil {
+		t.Errorf("revoking %s twice succeeded", name)
+	}
+	r.takeEvents()
+
+	// All, and a lock.
+	for _, end := range []struct{ name, contents, reply string }{
+		{"revoke@vigil", "all", "1"},
+		{"lock@vigil", "", ""},
+	} {
+		if next := grantRead(); next == name || next == "" {
+			t.Fatalf("a new read grant is called %q, after %q", next, name)
+		}
+		if reply, err := r.control(end.name, end.contents); err != nil || string(reply) != end.reply {
+			t.Fatalf("%s %s: %q, %v", end.name, end.contents, reply, err)
+		}
+		if gs := r.grants(); len(gs) != 0 {
+			t.Errorf("grants after %s %s: %+v", end.name, end.contents, gs)
+		}
+		r.takeEvents()
 	}
 }
 

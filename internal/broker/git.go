@@ -376,6 +376,10 @@ func (g *Git) fail(r *gitRequest, d decider, dec audit.Decision, why, msg string
 	return gitError(msg)
 }
 
+// record writes the request's audit record. The URL and user go in as git
+// gave them (the log bounds their length): vigil audit escapes them when it
+// shows them, so escaping them here too would show a person every
+// backslash doubled.
 func (g *Git) record(r *gitRequest, d decider, dec audit.Decision, by audit.By, why string) (refuse bool) {
 	res := "git " + r.url()
 	if r.cred.Username != "" {
@@ -385,7 +389,7 @@ func (g *Git) record(r *gitRequest, d decider, dec audit.Decision, by audit.By, 
 		Kind:     audit.KindCredential,
 		Decision: dec,
 		Caller:   callerFacts(r.who),
-		Intent:   audit.Intent{Purpose: "git-" + string(r.op), Resource: sanitize.Line(res, 300)},
+		Intent:   audit.Intent{Purpose: "git-" + string(r.op), Resource: res},
 		Origin:   audit.Local,
 		By:       by,
 		Latency:  time.Since(r.start),

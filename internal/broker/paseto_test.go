@@ -2,11 +2,8 @@ package broker
 
 import (
 	"errors"
-	"net"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/vigil-agent/vigil/internal/audit"
 	"github.com/vigil-agent/vigil/internal/credential"
@@ -29,16 +26,11 @@ func (s keyStore) PutSubject(string, string) error             { return errors.N
 // keyMessage sends a key message to the rig's agent.
 func (r *rig) keyMessage(op string) (string, error) {
 	r.t.Helper()
-	c, err := net.Dial("unix", r.sock)
+	reply, err := r.control(CargoExtension, string(EncodeKeyRequest(KeyRequest{Op: op, IndexURL: indexURL})))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	defer c.Close()
-	reply, err := agent.NewClient(c).Extension(CargoExtension, EncodeKeyRequest(KeyRequest{Op: op, IndexURL: indexURL}))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return DecodeKeyReply(reply[1:])
+	return DecodeKeyReply(reply)
 }
 
 func TestCargoPaseto(t *testing.T) {

@@ -623,6 +623,18 @@ func TestCargoPublish(t *testing.T) {
 		t.Error("foo 0.2.0 not yanked")
 	}
 
+	// The read grant is listed with the signing grants, and revoked there.
+	if out := must(t, cli.run("grants", "--socket", a.sock)).stdout; !strings.Contains(out, "cargo-read-1 ") ||
+		!strings.Contains(out, "registry "+reg.indexURL()) || !strings.Contains(out, "/cargo ") {
+		t.Errorf("vigil grants does not list cargo's read grant:\n%s", out)
+	}
+	if out := must(t, cli.run("grants", "--socket", a.sock, "revoke", "cargo-read-1")).stdout; out != "revoked 1 grant\n" {
+		t.Errorf("vigil grants revoke cargo-read-1 printed %q", out)
+	}
+	if out := must(t, cli.run("grants", "--socket", a.sock)).stdout; out != "no live grants\n" {
+		t.Errorf("vigil grants after the revoke:\n%s", out)
+	}
+
 	// Another program running the provider itself is not cargo: the read
 	// grant cargo got does not cover it, and the prompt names it.
 	ap.set(t, "deny")

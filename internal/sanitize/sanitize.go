@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -73,6 +74,37 @@ func escape(s string, max int, quote, backslash bool) string {
 		i += size
 	}
 	return b.String()
+}
+
+// JSON returns one JSON value, as json.Marshal writes it, with every
+// character that must not reach a terminal as itself written as a \uXXXX
+// escape, so that it decodes to the same value. json.Marshal escapes C0
+// controls itself (any left in b are whitespace between tokens, and stay),
+// but lets DEL, C1 controls and bidirectional overrides through as they
+// are. A byte that is not UTF-8 becomes \ufffd, as a decoder reads it.
+func JSON(b []byte) []byte {
+	var out []byte
+	done := 0
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		invalid := r == utf8.RuneError && size == 1
+		if !invalid && (r < 0x7f || !unsafe(r)) {
+			i += size
+			continue
+		}
+		out = append(out, b[done:i]...)
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += size
+		done = i
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[done:]...)
 }
 
 // unsafe reports whether r must not reach a terminal or prompt as itself.

@@ -1,6 +1,8 @@
 package sanitize
 
 import (
+	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -86,6 +88,51 @@ func FuzzLine(f *testing.F) {
 		}
 		if strings.ContainsAny(got, "\n\r") {
 			t.Fatalf("line break survived: %q", got)
+		}
+	})
+}
+
+func TestJSON(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":"plain"}`:                 `{"a":"plain"}`,
+		"{\"a\":\"evil\u202egpj\"}":     `{"a":"evil\u202egpj"}`,
+		"{\"a\":\"c1\u0085 del\x7f\"}":  `{"a":"c1\u0085 del\u007f"}`,
+		"{\"a\":\"tag\U000e0001\"}":     `{"a":"tag\udb40\udc01"}`,
+		"{\"a\":\"bad\xff\"}":           `{"a":"bad\ufffd"}`,
+		"{\"a\":\"caf\u00e9 \\\\x1b\"}": "{\"a\":\"caf\u00e9 \\\\x1b\"}", // kept: printable, and an escaped backslash
+	} {
+		if got := string(JSON([]byte(in))); got != want {
+			t.Errorf("JSON(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// FuzzJSON: whatever a string holds, its JSON, made safe, decodes to the
+// same value and holds nothing unsafe.
+func FuzzJSON(f *testing.F) {
+	for _, s := range []string{"", "plain", "\x1b[31m", "a\u202eb", "\u0085\x7f", "\U000e0001", `\"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := json.Marshal(map[string]string{s: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		safe := JSON(b)
+		for _, r := range string(safe) {
+			if unsafe(r) {
+				t.Fatalf("unsafe rune %U survived in %s", r, safe)
+			}
+		}
+		var a, z map[string]string
+		if err := json.Unmarshal(b, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(safe, &z); err != nil {
+			t.Fatalf("%s: %v", safe, err)
+		}
+		if !maps.Equal(a, z) {
+			t.Fatalf("%s decodes to %q, want %q", safe, z, a)
 		}
 	})
 }
