@@ -204,8 +204,9 @@ func start(ctx context.Context, l launch, dir string, timeout time.Duration) (*a
 		}
 	}
 	// Dial until it answers a request.
+	var d net.Dialer
 	for {
-		c, _, err := dial(ctx, sock)
+		c, err := d.DialContext(ctx, "unix", sock)
 		if err == nil {
 			c.SetDeadline(deadline)
 			_, err = agent.NewClient(c).List()

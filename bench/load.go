@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -63,7 +62,8 @@ func generateKeys() ([]*benchKey, error) {
 
 // loadKeys adds every key to the agent on sock.
 func loadKeys(ctx context.Context, sock string, keys []*benchKey) error {
-	c, _, err := dial(ctx, sock)
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", sock)
 	if err != nil {
 		return err
 	}
@@ -136,32 +136,6 @@ func (o operation) do(c *agentConn, req, data []byte, check bool) error {
 		return fmt.Errorf("signature does not verify: %w", err)
 	}
 	return nil
-}
-
-// dial connects to sock, retrying while the listen backlog is full
-// (EAGAIN: a non-blocking connect does not wait for the agent to accept, as
-// a blocking client's connect would). Retries back off from 20 µs to 2 ms,
-// until ctx ends. It returns how many times it retried.
-func dial(ctx context.Context, sock string) (net.Conn, int, error) {
-	var d net.Dialer
-	backoff := 20 * time.Microsecond
-	for retries := 0; ; retries++ {
-		c, err := d.DialContext(ctx, "unix", sock)
-		if err == nil {
-			return c, retries, nil
-		}
-		if !errors.Is(err, syscall.EAGAIN) {
-			return nil, retries, err
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, retries, fmt.Errorf("%w (listen backlog full until the deadline)", err)
-		}
-		backoff = min(2*backoff, 2*time.Millisecond)
-	}
 }
 
 // cellSpec is one measurement: an operation, a number of clients, a mode.
