@@ -15,7 +15,7 @@ const configFileDoc = `The file is TOML, read from $XDG_CONFIG_HOME/vigil/config
 errors. Its rules decide what is signed without asking, so the file and its
 directory must be owned by you (or root) and writable by nobody else: vigil
 refuses them otherwise.
-  socket = "PATH"            # as vigil serve --socket
+  socket = "/PATH"           # as vigil serve --socket (an absolute path)
   approver = ["pinentry", "askpass", "tui"]  # the ways to ask, in order (this is the default)
   askpass = "/PATH/PROGRAM"  # as vigil serve --approver (an absolute path)
   pinentry = "/PATH/PROGRAM" # as vigil serve --pinentry (an absolute path)
@@ -25,9 +25,9 @@ refuses them otherwise.
   cooldown = "5m"            # its requests are refused without asking for this long
   prompt_timeout = "60s"     # as vigil serve --prompt-timeout
   lifetime = "8h"            # as vigil serve --lifetime
-  audit_dir = "DIR"          # where the audit log lives (see vigil help audit)
+  audit_dir = "/DIR"         # where the audit log lives (see vigil help audit)
   on_audit_failure = "refuse"  # or "continue": sign even if the record cannot be written
-  store_dir = "DIR"          # the key store (see vigil help key)
+  store_dir = "/DIR"         # the key store (see vigil help key)
   offer_default = "all"      # or "none": keys no [[offer]] names are offered to no server
   notify = true              # desktop notifications (org.freedesktop.Notifications on the session
                              # bus): each signature a person or grant allowed, each refusal, each

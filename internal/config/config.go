@@ -294,8 +294,10 @@ func Parse(text string) (Config, error) {
 		askpass = f.Askpass
 	}
 	// A relative path would name whatever is at that path in the
-	// directory vigil happens to start in (/ under systemd).
-	for _, p := range []struct{ key, path string }{{"askpass", askpass}, {"pinentry", f.Pinentry}} {
+	// directory vigil happens to start in (/ under systemd), and vigil
+	// install would resolve it against another.
+	for _, p := range []struct{ key, path string }{{"askpass", askpass}, {"pinentry", f.Pinentry},
+		{"socket", f.Socket}, {"store_dir", f.StoreDir}, {"audit_dir", f.AuditDir}} {
 		if p.path != "" && !filepath.IsAbs(p.path) {
 			return Config{}, fmt.Errorf("%s %q: want an absolute path", p.key, p.path)
 		}
