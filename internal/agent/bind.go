@@ -38,9 +38,18 @@ func (a *Agent) extension(ctx context.Context, c *conn, req []byte) []byte {
 	}
 	switch m.Name {
 	case extQuery:
-		// draft-miller-ssh-agent: SSH_AGENT_SUCCESS and the names.
+		// draft-miller-ssh-agent: SSH_AGENT_SUCCESS and the names. vigil's
+		// own extensions serve local callers only (see serveExtension), so
+		// a forwarded connection is not told of them: a vigil command on
+		// the remote host then stops before it sends a passphrase through
+		// every hop to an agent that would refuse it.
+		names := []string{extQuery, extSessionBind}
+		if !c.forwarded() {
+			names = append(names, extUnlock, extLock, extStatus, extGrants, extRevoke, extPins, extForget, extOffers)
+			names = append(names, slices.Sorted(maps.Keys(a.cfg.Extensions))...)
+		}
 		reply := []byte{msgSuccess}
-		for _, name := range append([]string{extQuery, extSessionBind, extUnlock, extLock, extStatus, extGrants, extRevoke, extPins, extForget, extOffers}, slices.Sorted(maps.Keys(a.cfg.Extensions))...) {
+		for _, name := range names {
 			reply = append(reply, ssh.Marshal(struct{ S string }{name})...)
 		}
 		return reply

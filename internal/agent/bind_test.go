@@ -126,3 +126,38 @@ func TestQuery(t *testing.T) {
 		t.Errorf("unknown extension reply %v", r)
 	}
 }
+
+// TestQueryForwarded: a forwarded connection is told only of the
+// extensions it may use, so a vigil command on the remote host does not
+// send a passphrase through every hop to an agent that would refuse it.
+func TestQueryForwarded(t *testing.T) {
+	a := New(Config{})
+	req := ssh.Marshal(struct {
+		Type byte
+		Name string
+	}{msgExtension, extQuery})
+	names := func(c *conn) string {
+		reply := a.handle(context.Background(), c, req)
+		if len(reply) == 0 || reply[0] != msgSuccess {
+			t.Fatalf("query reply %v", reply)
+		}
+		var out []string
+		for rest := reply[1:]; len(rest) > 0; {
+			var m struct {
+				S    string
+				Rest []byte `ssh:"rest"`
+			}
+			if err := ssh.Unmarshal(rest, &m); err != nil {
+				t.Fatal(err)
+			}
+			out, rest = append(out, m.S), m.Rest
+		}
+		return strings.Join(out, " ")
+	}
+	if got := names(&conn{who: &caller.Info{}}); !strings.Contains(got, extUnlock) {
+		t.Errorf("local query lists %q, want %s among them", got, extUnlock)
+	}
+	if got := names(&conn{who: &caller.Info{}, fwd: true}); got != extQuery+" "+extSessionBind {
+		t.Errorf("forwarded query lists %q, want only %s and %s", got, extQuery, extSessionBind)
+	}
+}
