@@ -323,8 +323,9 @@ func readWritePaths(home string, dirs []string) (string, error) {
 		if strings.ContainsAny(d, " \t\n\"'\\") || strings.ContainsFunc(d, unicode.IsControl) {
 			return "", fmt.Errorf("%q: systemd's ReadWritePaths cannot name a directory with spaces, quotes or control characters; choose another, or edit the unit", d)
 		}
+		// systemd expands % specifiers in the path: a literal % is %%.
 		if rel, err := filepath.Rel(home, d); err == nil && within(d, home) && rel != "." {
-			d = "%h/" + rel
+			d = "%h/" + strings.ReplaceAll(rel, "%", "%%")
 		} else {
 			d = strings.ReplaceAll(d, "%", "%%")
 		}

@@ -345,3 +345,15 @@ func TestInstallFollowsServeDirs(t *testing.T) {
 		})
 	}
 }
+
+// TestReadWritePathsEscapesPercent: systemd expands % specifiers, so a
+// literal % in a directory is written %%, under home and elsewhere.
+func TestReadWritePathsEscapesPercent(t *testing.T) {
+	got, err := readWritePaths("/home/u", []string{"/home/u/100%/state", "/srv/50%"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ReadWritePaths=%t -%h/100%%/state -/srv/50%%"; got != want {
+		t.Errorf("readWritePaths = %q, want %q", got, want)
+	}
+}
