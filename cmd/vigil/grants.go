@@ -110,7 +110,7 @@ func printGrants(stdout io.Writer, grants []vagent.ListedGrant, now time.Time) e
 		}
 		// Paths and names come from callers: escaped, never raw to a terminal.
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", sanitize.Line(id, 0), sanitize.Line(g.Exe, 0),
-			sanitize.Line(cmp.Or(g.RunBy, "-"), 0), cmp.Or(g.Key, "-"), sanitize.Line(g.Purpose, 0),
+			sanitize.Line(cmp.Or(g.RunBy, "-"), 0), sanitize.Line(cmp.Or(g.Key, "-"), 0), sanitize.Line(g.Purpose, 0),
 			sanitize.Line(cmp.Or(g.Host, g.Resource, "-"), 0), where, expires, g.Used)
 	}
 	return w.Flush()

@@ -59,7 +59,7 @@ git commit signing, paramiko) see every key.
 				if v.Offered {
 					verdict = "offered"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Fingerprint, sanitize.Line(v.Comment, 0), verdict, sanitize.Line(v.Why, 0))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", sanitize.Line(v.Fingerprint, 0), sanitize.Line(v.Comment, 0), verdict, sanitize.Line(v.Why, 0))
 			}
 			return w.Flush()
 		}
