@@ -145,9 +145,11 @@ func (a *Agent) unlockStore(passphrase []byte) (int, error) {
 }
 
 // unlockOnDemand asks for the store passphrase for a signature that needs a
-// store key while it is locked, showing what the signature is for. The
-// attempt is one unlock record, as vigil unlock's and ssh-add -X's are,
-// naming who asked, for which key, and which way read the passphrase.
+// store key while it is locked, showing what the signature is for. A
+// passphrase tried is one unlock record, as vigil unlock's and ssh-add
+// -X's are, naming who asked, for which key, and which way read it; a
+// prompt that ends with no passphrase (timed out, cancelled, no way to
+// ask) tried nothing, and only the sign record says why it was refused.
 func (a *Agent) unlockOnDemand(ctx context.Context, c *conn, e vault.Entry, in intent.Intent, dest destination) error {
 	start := time.Now()
 	asker, ok := a.cfg.Approver.(PassphraseAsker)
