@@ -87,3 +87,18 @@ func TestFlagsEnd(t *testing.T) {
 		t.Errorf("exit %d, stderr %s", code, stderr)
 	}
 }
+
+// TestFlagValueDashDash: "--" given as a flag's value is that value; the
+// arguments after it are still parsed, flags included.
+func TestFlagValueDashDash(t *testing.T) {
+	isolate(t)
+	store := shortDir(t) // an empty store
+	code, _, stderr := runVigil("key", "hosts", "--store", store, "--clear", "--", "KEY")
+	if code != 1 || !strings.Contains(stderr, `no such key with fingerprint or comment "KEY"`) {
+		t.Errorf("a -- after a bool flag ends the flags: exit %d, stderr %s", code, stderr)
+	}
+	code, _, stderr = runVigil("key", "import", "--comment", "--", "/nonexistent/key", "--store", store)
+	if code != 1 || !strings.Contains(stderr, "/nonexistent/key") {
+		t.Errorf("--comment --: exit %d, stderr %s", code, stderr)
+	}
+}

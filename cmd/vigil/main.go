@@ -181,12 +181,32 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		if len(rest) == 0 {
 			return positional, nil
 		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+		if endedFlags(fs, args, len(args)-len(rest)) {
 			return append(positional, rest...), nil
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// endedFlags says whether fs.Parse, having used the first used tokens of
+// args, stopped at a "--" that ends the flags, rather than at a "--" given
+// as a flag's value (--comment -- FILE).
+func endedFlags(fs *flag.FlagSet, args []string, used int) bool {
+	if used == 0 || args[used-1] != "--" {
+		return false
+	}
+	if used >= 2 {
+		prev := args[used-2]
+		name := strings.TrimLeft(prev, "-")
+		if strings.HasPrefix(prev, "-") && prev != "--" && !strings.Contains(name, "=") {
+			if f := fs.Lookup(name); f != nil {
+				b, ok := f.Value.(interface{ IsBoolFlag() bool })
+				return ok && b.IsBoolFlag() // a bool flag takes no value
+			}
+		}
+	}
+	return true
 }
 
 func help(args []string, stdout io.Writer) error {
